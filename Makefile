@@ -1,0 +1,66 @@
+# apocrathia.mlflow: `make demo` runs the main job, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+export PATH := $(VENV)/bin:$(ROOT)/.tools/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export SHARED_SCHEMAS_DIR ?= $(abspath $(ROOT)/../shared/schemas)
+PYTEST_ARGS ?=
+
+SETUP_STAMP := $(VENV)/.bootstrap-done
+
+.PHONY: help setup test lint unit integration sanity demo demo-down build changelog clean
+
+help:
+	@echo "make demo        deploy MLflow (kind when Docker is there, else the emulated cluster)"
+	@echo "make demo-down   stop everything make demo started"
+	@echo "make test        lint + unit + integration (sets itself up on first run)"
+	@echo "make lint | unit | integration | sanity | build | changelog"
+
+# Re-checked every time (fast when nothing changed): venv, pins, helm, PostgreSQL.
+setup:
+	@scripts/bootstrap.sh
+
+test: setup
+	@$(MAKE) --no-print-directory lint unit integration
+
+lint: setup
+	yamllint -s .
+	ruff check .
+	ruff format --check .
+	ansible-lint --profile production --offline
+	@$(MAKE) --no-print-directory sanity
+
+# ansible-test needs the collection at ansible_collections/<ns>/<name>; it runs on a copy of
+# what the built artifact ships (plugins, meta, galaxy.yml), not on the tests.
+sanity: setup
+	@rm -rf $(ROOT)/.cache/sanity && mkdir -p $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow
+	@cp -r galaxy.yml meta plugins LICENSE README.md $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow/
+	cd $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow && \
+	  ansible-test sanity --requirements --python 3.12 --test validate-modules plugins/ && \
+	  ansible-test sanity --python 3.12 --test compile plugins/ && \
+	  ansible-test sanity --python 3.12 --test import plugins/
+
+unit: setup
+	pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup
+	pytest tests/integration $(PYTEST_ARGS)
+
+demo: setup
+	@scripts/demo.sh up
+
+demo-down:
+	@scripts/demo.sh down
+
+build: setup
+	ansible-galaxy collection build --force --output-path $(ROOT)/.cache/build
+
+changelog: setup
+	antsibull-changelog release
+
+clean:
+	rm -rf $(ROOT)/.cache $(ROOT)/.pytest_cache $(ROOT)/.ruff_cache

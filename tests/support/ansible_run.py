@@ -1,0 +1,93 @@
+"""Run ansible-playbook the way a user does, and check its output for leaked secrets."""
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    output: str  # stdout and stderr together, as a user sees them
+    command: list
+
+    def recap(self):
+        """The PLAY RECAP counters summed over hosts: {'ok': n, 'changed': n, 'failed': n, ...}."""
+        totals = {}
+        in_recap = False
+        for line in self.output.splitlines():
+            if line.startswith("PLAY RECAP"):
+                in_recap = True
+                continue
+            if in_recap and ":" in line and "=" in line:
+                for part in line.split(":", 1)[1].split():
+                    key, _, value = part.partition("=")
+                    if value.isdigit():
+                        totals[key] = totals.get(key, 0) + int(value)
+        return totals
+
+
+def run_playbook(
+    playbook,
+    *,
+    inventory=None,
+    extra_vars=None,
+    env=None,
+    verbosity=3,
+    check=False,
+    diff=False,
+    tags=None,
+    timeout=900,
+):
+    """Run ``ansible-playbook`` in a subprocess at ``-v`` * verbosity and return a PlaybookRun."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
+    if inventory:
+        cmd += ["-i", str(inventory)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
+    proc = subprocess.run(
+        cmd,
+        cwd=str(REPO_ROOT),
+        env=tool_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return PlaybookRun(proc.returncode, proc.stdout, cmd)
+
+
+def assert_no_secrets(output, secrets):
+    """Fail when any secret value (str, at least 4 chars) appears anywhere in ``output``."""
+    leaked = [s for s in secrets if s and len(str(s)) >= 4 and str(s) in output]
+    assert not leaked, f"{len(leaked)} secret value(s) appear in the output (values not shown)"
+
+
+def write_inventory(path, hostvars):
+    """Write a one-host local inventory (YAML) with the given host variables."""
+    import yaml
+
+    data = {
+        "all": {
+            "hosts": {
+                "localhost": dict(
+                    {"ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python")},
+                    **hostvars,
+                )
+            }
+        }
+    }
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    return Path(path)

@@ -10,15 +10,16 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export SHARED_SCHEMAS_DIR ?= $(abspath $(ROOT)/../shared/schemas)
 PYTEST_ARGS ?=
 
-SETUP_STAMP := $(VENV)/.bootstrap-done
+# The venv's Python version, for ansible-test (read when a recipe runs, after setup).
+PYVER = $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: help setup test lint unit integration sanity demo demo-down build changelog clean
+.PHONY: help setup test lint unit integration sanity demo demo-down build ee-context changelog clean
 
 help:
 	@echo "make demo        deploy MLflow (kind when Docker is there, else the emulated cluster)"
 	@echo "make demo-down   stop everything make demo started"
 	@echo "make test        lint + unit + integration (sets itself up on first run)"
-	@echo "make lint | unit | integration | sanity | build | changelog"
+	@echo "make lint | unit | integration | sanity | build | ee-context | changelog"
 
 # Re-checked every time (fast when nothing changed): venv, pins, helm, PostgreSQL.
 setup:
@@ -32,6 +33,7 @@ lint: setup
 	ruff check .
 	ruff format --check .
 	ansible-lint --profile production --offline
+	antsibull-changelog lint
 	@$(MAKE) --no-print-directory sanity
 
 # ansible-test needs the collection at ansible_collections/<ns>/<name>; it runs on a copy of
@@ -40,9 +42,9 @@ sanity: setup
 	@rm -rf $(ROOT)/.cache/sanity && mkdir -p $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow
 	@cp -r galaxy.yml meta plugins LICENSE README.md $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow/
 	cd $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow && \
-	  ansible-test sanity --requirements --python 3.12 --test validate-modules plugins/ && \
-	  ansible-test sanity --python 3.12 --test compile plugins/ && \
-	  ansible-test sanity --python 3.12 --test import plugins/
+	  ansible-test sanity --requirements --python $(PYVER) --test validate-modules plugins/ && \
+	  ansible-test sanity --python $(PYVER) --test compile plugins/ && \
+	  ansible-test sanity --python $(PYVER) --test import plugins/
 
 unit: setup
 	pytest tests/unit $(PYTEST_ARGS)
@@ -58,6 +60,10 @@ demo-down:
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.cache/build
+
+# The execution environment's build context (build it with podman/docker build .cache/ee-context).
+ee-context: build
+	ansible-builder create -f execution-environment.yml -c $(ROOT)/.cache/ee-context
 
 changelog: setup
 	antsibull-changelog release

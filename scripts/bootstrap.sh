@@ -114,7 +114,9 @@ if [ -n "$pip_version" ]; then
 import ensurepip, os, subprocess, sys
 ensurepip.bootstrap()
 ca = next((p for p in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt") if os.path.exists(p)), None)
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + (["--cert", ca] if ca else []) + sys.argv[1:]))
+# --no-setuptools/--no-wheel are get-pip.py's own flags: it means "install only what is named".
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + (["--cert", ca] if ca else []) + args))
 PYEOF
 fi
 

@@ -8,6 +8,7 @@
 
 import contextlib
 import json
+import tempfile
 
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
@@ -35,7 +36,7 @@ def fail_json(*args, **kwargs):
 def set_module_args(args):
     """Make ``args`` the arguments the next AnsibleModule reads (ansible-core 2.19+ and older)."""
     args = dict(args)
-    args.setdefault("_ansible_remote_tmp", "/tmp")
+    args.setdefault("_ansible_remote_tmp", tempfile.gettempdir())
     args.setdefault("_ansible_keep_remote_files", False)
     try:
         from ansible.module_utils.testing import patch_module_args
@@ -61,7 +62,5 @@ def _patched(obj, name, value):
 @contextlib.contextmanager
 def patched_exit_fail():
     """Patch AnsibleModule.exit_json/fail_json to raise AnsibleExitJson/AnsibleFailJson."""
-    with _patched(basic.AnsibleModule, "exit_json", exit_json), _patched(
-        basic.AnsibleModule, "fail_json", fail_json
-    ):
+    with _patched(basic.AnsibleModule, "exit_json", exit_json), _patched(basic.AnsibleModule, "fail_json", fail_json):
         yield

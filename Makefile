@@ -37,11 +37,18 @@ lint: setup
 	@$(MAKE) --no-print-directory sanity
 
 # ansible-test needs the collection at ansible_collections/<ns>/<name>; it runs on a copy of
-# what the built artifact ships (plugins, meta, galaxy.yml), not on the tests.
+# what the built artifact ships (plugins, meta, galaxy.yml), not on the tests. The copy lives
+# outside the checkout: inside it, ansible-test would list files through git and find none.
+SANITY_ROOT = $(or $(TMPDIR),/tmp)/apocrathia-mlflow-sanity-$(shell id -u)
+SANITY_DIR = $(SANITY_ROOT)/ansible_collections/apocrathia/mlflow
 sanity: setup
-	@rm -rf $(ROOT)/.cache/sanity && mkdir -p $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow
-	@cp -r galaxy.yml meta plugins LICENSE README.md $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow/
-	cd $(ROOT)/.cache/sanity/ansible_collections/apocrathia/mlflow && \
+	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_DIR)
+	@cp -r galaxy.yml meta plugins LICENSE README.md $(SANITY_DIR)/
+	@# Collection dependencies sit beside it, as ansible-test expects (kubernetes.core from the venv).
+	@mkdir -p $(SANITY_ROOT)/ansible_collections/kubernetes && ln -s \
+	  $$($(VENV)/bin/python -c 'import ansible_collections.kubernetes.core as c; print(c.__path__[0])') \
+	  $(SANITY_ROOT)/ansible_collections/kubernetes/core
+	cd $(SANITY_DIR) && \
 	  ansible-test sanity --requirements --python $(PYVER) --test validate-modules plugins/ && \
 	  ansible-test sanity --python $(PYVER) --test compile plugins/ && \
 	  ansible-test sanity --python $(PYVER) --test import plugins/

@@ -18,6 +18,7 @@ import copy
 import functools
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,19 +186,37 @@ def _placeholder_tolerant(validator_cls):
 def _blueprint_validator(schema_path):
     schema = _load_json(schema_path)
     cls = _placeholder_tolerant(jsonschema.validators.validator_for(schema))
-    return cls(schema, format_checker=cls.FORMAT_CHECKER), schema
+    # Draft 7's checker does not know "uuid", the format of every foreign key (flows, service
+    # connections...): a slug written where authentik expects a key fails here, as in authentik.
+    formats = jsonschema.FormatChecker(list(cls.FORMAT_CHECKER.checkers))
+    formats.checks("uuid", raises=ValueError)(lambda value: not isinstance(value, str) or bool(uuid.UUID(value)))
+    return cls(schema, format_checker=formats), schema
 
 
-def _entry_errors(validator, schema, index, entry):
+def _entry_errors(validator, schema, index, entry, strict_attrs=True):
     """Errors of one entry against the branch of ``blueprint_entry`` for its model (clear messages)."""
     model = entry.get("model") if isinstance(entry, dict) else None
     label = f"entries[{index}]" + (f" ({model})" if model else "")
     branches = schema["$defs"]["blueprint_entry"]["oneOf"]
     branch = next((b for b in branches if b["properties"]["model"].get("const") == model), None)
     if branch is None:
-        return [f"{label}: unknown model {model!r}"]
+        return [f"entries[{index}]: unknown model {model!r}"]
     sub = validator.evolve(schema={**branch, "$defs": schema["$defs"]})
-    return [f"{label}.{_path(e.absolute_path)}: {e.message}" for e in sub.iter_errors(entry)]
+    errors = [f"{label}.{_path(e.absolute_path)}: {e.message}" for e in sub.iter_errors(entry)]
+    if strict_attrs:
+        # The model schemas leave unknown keys open and authentik drops them silently, so a
+        # misspelt attribute (intercept_header_autth) would pass unnoticed: flag it here.
+        ref = (branch["properties"].get("attrs") or {}).get("$ref", "")
+        known = set(schema["$defs"].get(ref.rsplit("/", 1)[-1], {}).get("properties", {}))
+        for part in ("identifiers", "attrs"):
+            given = entry.get(part) if isinstance(entry, dict) else None
+            if known and isinstance(given, dict):
+                errors += [
+                    f"{label}.{part}.{key}: not an attribute of {model} (authentik would ignore it)"
+                    for key in given
+                    if not isinstance(key, Tag) and key not in known
+                ]
+    return errors
 
 
 def outpost_config_errors(config, label="outpost config"):
@@ -277,8 +296,11 @@ def _reference_errors(doc):
     ]
 
 
-def blueprint_errors(doc, schema_path=None):
-    """Problems of a loaded blueprint: the real schema, outpost config keys, !KeyOf targets."""
+def blueprint_errors(doc, schema_path=None, strict_attrs=True):
+    """Problems of a loaded blueprint: the real schema, outpost config keys, !KeyOf targets.
+
+    With ``strict_attrs`` (the default) an attribute the model does not have is an error too.
+    """
     validator, schema = _blueprint_validator(str(schema_path or paths.AUTHENTIK_BLUEPRINT_SCHEMA))
     if not isinstance(doc, dict):
         return [f"blueprint: must be a mapping, got {type(doc).__name__}"]
@@ -294,7 +316,7 @@ def blueprint_errors(doc, schema_path=None):
         errors.append("entries: must be a list (or a mapping of lists)")
         entries = []
     for index, entry in enumerate(entries):
-        errors += _entry_errors(validator, schema, index, entry)
+        errors += _entry_errors(validator, schema, index, entry, strict_attrs)
         if isinstance(entry, dict) and entry.get("model") == "authentik_outposts.outpost":
             attrs = entry.get("attrs") or {}
             if isinstance(attrs, dict) and "config" in attrs:
@@ -303,10 +325,11 @@ def blueprint_errors(doc, schema_path=None):
     return errors
 
 
-def validate_blueprint(doc, schema_path=None):
+def validate_blueprint(doc, schema_path=None, strict_attrs=True):
+    """Raise SchemaValidationError unless the blueprint (text or loaded document) is valid."""
     if isinstance(doc, str):
         doc = load_blueprint(doc)
-    errors = blueprint_errors(doc, schema_path)
+    errors = blueprint_errors(doc, schema_path, strict_attrs)
     if errors:
         raise SchemaValidationError("authentik blueprint", errors)
     return doc
@@ -355,8 +378,16 @@ def k8s_object_errors(obj, crd_files=()):
     rt = next((t for t in types if (t.group, t.version, t.kind) == (group, version, obj.get("kind"))), None)
     if rt is None:
         return [f"no schema for {obj.get('apiVersion')} {obj.get('kind')} (give its CRD file)"]
+    from tests.kube_emulator.defaults import apply_defaults
+
+    # The emulator's admission, without storing: unknown fields, then defaults, then the schema.
     schemas = _emulator_schemas()
-    unknown = schemas.prune(copy.deepcopy(obj), schemas.root(rt), remove=False)
+    obj = copy.deepcopy(obj)
+    root = schemas.root(rt)
+    unknown = schemas.prune(obj, root, remove=False) if root is not None else []
+    if root is not None and rt.schema is not None:
+        schemas.default(obj, root)
+    apply_defaults(rt.kind, obj)
     causes = schemas.validate(rt, obj)
     return [f"unknown field {path!r}" for path in unknown] + [
         f"{c['field']}: {c['message']}" if c["field"] else c["message"] for c in causes

@@ -50,7 +50,9 @@ REQ_STAMP="$VENV/.requirements.sha256"
 REQ_SUM=$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_SUM" ]; then
   say "installing pinned Python packages (first run takes a few minutes)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+  # pip's own log goes to a file (its index warnings are noise); shown when it fails.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-test.txt \
+    >"$VENV/pip-install.log" 2>&1 || { tail -n 40 "$VENV/pip-install.log" >&2; die "pip install failed (log: $VENV/pip-install.log)"; }
   "$VENV/bin/python" -m pip check
   echo "$REQ_SUM" >"$REQ_STAMP"
 fi

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support import paths
 
+pytest_plugins = ["tests.kube_emulator.pytest_plugin"]
+
 # `ansible_collections` is a namespace package: adding .collections merges this checkout's
 # apocrathia.mlflow with the collections that PyPI `ansible` ships (kubernetes.core).
 if str(paths.COLLECTIONS_PATH) not in sys.path:

@@ -1,0 +1,137 @@
+"""What the harness needs from a converge, in one object.
+
+`converge_input.read_converge()` fills it from the emulated cluster (the real input).
+`intended_input()` builds the same shape by hand, following the roles' intent in issue 5,
+for the unit tests and for `python -m tests.harness up` without a kubeconfig; the
+integration tests never use it.
+"""
+
+import copy
+import secrets as token
+from dataclasses import dataclass, field
+
+EXTERNAL_HOST = "mlflow.gateway.services.apocrathia.com"
+NAMESPACE = "mlflow"
+
+
+@dataclass
+class DeploymentInput:
+    values: dict  # the Helm release's user-supplied values
+    secrets: dict = field(repr=False)  # {Secret name: {key: value}} in the release namespace
+    cluster_spec: dict  # the CNPG Cluster's spec
+    provider: dict  # the blueprint's proxy provider attrs: internal_host, external_host, intercept_header_auth
+    namespace: str = NAMESPACE
+    release: str = "mlflow"
+    source: str = "intended"
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def pg_parameters(self):
+        return dict((self.cluster_spec.get("postgresql") or {}).get("parameters") or {})
+
+    @property
+    def initdb(self):
+        return dict((self.cluster_spec.get("bootstrap") or {}).get("initdb") or {})
+
+    def db_credentials(self):
+        """(owner, password, database) as CNPG's initdb bootstrap takes them from its secret."""
+        initdb = self.initdb
+        secret_name = (initdb.get("secret") or {}).get("name")
+        if not secret_name or secret_name not in self.secrets:
+            raise KeyError(
+                f"bootstrap.initdb.secret {secret_name!r} not found among the Secrets {sorted(self.secrets)}"
+            )
+        data = self.secrets[secret_name]
+        owner = initdb.get("owner") or data["username"]
+        if data.get("username") != owner:
+            raise ValueError(
+                f"Secret {secret_name} username {data.get('username')!r} differs from initdb owner {owner!r}"
+            )
+        return owner, data["password"], initdb.get("database") or "app"
+
+    def pg_service_host(self):
+        return self.values["backendStore"]["postgres"]["host"]
+
+    def with_values(self, **changes):
+        """A copy whose Helm values have top-level keys replaced or deep-merged (dict values merge)."""
+        from tests.harness.chart import merge_values
+
+        new = copy.deepcopy(self)
+        new.values = merge_values(new.values, changes)
+        return new
+
+
+def in_cluster_hosts(service="mlflow", namespace=NAMESPACE, port=80):
+    names = [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+    return [h for name in names for h in (name, f"{name}:{port}")]
+
+
+def intended_input(password=None):
+    """The roles' intent (issue 5) as a converge would produce it. Development baseline only."""
+    password = password or token.token_urlsafe(24)
+    values = {
+        "image": {"repository": "burakince/mlflow", "pullPolicy": "IfNotPresent"},
+        "replicaCount": 1,
+        "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+        "service": {"type": "ClusterIP", "port": 80, "containerPort": 5000, "containerPortName": "mlflow"},
+        "backendStore": {
+            "databaseMigration": False,
+            "postgres": {
+                "enabled": True,
+                "host": f"mlflow-postgres-rw.{NAMESPACE}.svc.cluster.local",
+                "port": 5432,
+                "database": "mlflow",
+                "driver": "psycopg2",
+            },
+            "existingDatabaseSecret": {"name": "mlflow-secrets", "usernameKey": "username", "passwordKey": "password"},
+        },
+        "artifactRoot": {
+            "proxiedArtifactStorage": True,
+            "defaultArtifactRoot": "/mlflow/artifacts",
+            "defaultArtifactsDestination": "/mlflow/artifacts",
+        },
+        "serverAllowedHosts": [EXTERNAL_HOST, *in_cluster_hosts()],
+        "corsAllowedOrigins": [f"https://{EXTERNAL_HOST}"],
+        "extraArgs": {"workers": "2"},
+        "extraEnvVars": {
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "5",
+            "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "10",
+        },
+        "log": {"enabled": True, "level": "info"},
+        "telemetry": {"enabled": False},
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": "prometheus-system",
+            "labels": {"release": "kube-prometheus-stack"},
+        },
+    }
+    cluster_spec = {
+        "instances": 1,
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:17",
+        "postgresql": {
+            "parameters": {
+                "max_connections": "200",
+                "track_io_timing": "on",
+                "track_functions": "all",
+                "log_statement": "ddl",
+                "log_min_duration_statement": "1000ms",
+                "log_min_messages": "INFO",
+                "effective_cache_size": "512MB",
+                "maintenance_work_mem": "64MB",
+            }
+        },
+        "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow", "secret": {"name": "mlflow-secrets"}}},
+    }
+    provider = {
+        "internal_host": f"http://mlflow.{NAMESPACE}.svc.cluster.local:80",
+        "external_host": f"https://{EXTERNAL_HOST}",
+        "intercept_header_auth": True,
+    }
+    secrets = {"mlflow-secrets": {"username": "mlflow", "password": password}}
+    return DeploymentInput(values, secrets, cluster_spec, provider)

@@ -7,31 +7,19 @@ Everything else (the module, module_utils, the SDK's types, Ansible's no_log han
 """
 
 import hashlib
-import json
 import textwrap
 
 import pytest
 
 from tests.support.ansible_run import assert_no_secrets, run_playbook, write_inventory
 from tests.support.paths import REPO_ROOT
+from tests.unit.fakes.onepassword_sdk import out_of_process_env
 
 TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoicGxheWJvb2sifQ-playbook-token"
 USERNAME = "mlflow-playbook-user"
 PASSWORD = "Pl4ybook-password-0xC0FFEE"
 SECRET_KEY = "Pl4ybook-s3-secret-key-0xBEEF"
 
-SITECUSTOMIZE = """\
-import os
-import sys
-
-sys.path.append(os.environ["FAKE_ONEPASSWORD_REPO"])
-try:
-    from tests.unit.fakes.onepassword_sdk import install_from_env
-except ImportError:  # an interpreter without onepassword-sdk: nothing to fake
-    pass
-else:
-    install_from_env()
-"""
 
 PLAYBOOK = """\
 - name: Read MLflow credentials from 1Password
@@ -121,8 +109,6 @@ def sha256(text):
 
 @pytest.fixture
 def workdir(tmp_path):
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     write_inventory(tmp_path / "inventory.yml", {})
     return tmp_path
 
@@ -147,7 +133,6 @@ def test_values_reach_the_registered_variable_and_never_the_output(workdir):
         # The first resolve_all is rate limited: the retry must be invisible to the play.
         "failures": {"secrets.resolve_all": ["rate_limited"]},
     }
-    (workdir / "account.json").write_text(json.dumps(account))
     (workdir / "play.yml").write_text(PLAYBOOK)
     run = run_playbook(
         workdir / "play.yml",
@@ -156,12 +141,7 @@ def test_values_reach_the_registered_variable_and_never_the_output(workdir):
             "op_token": TOKEN,
             "expected": {"username": sha256(USERNAME), "password": sha256(PASSWORD), "secret_key": sha256(SECRET_KEY)},
         },
-        env={
-            "PYTHONPATH": workdir / "site",
-            "FAKE_ONEPASSWORD_REPO": REPO_ROOT,
-            "FAKE_ONEPASSWORD_ACCOUNT": workdir / "account.json",
-            "OP_SERVICE_ACCOUNT_TOKEN": TOKEN,
-        },
+        env={**out_of_process_env(workdir, account, REPO_ROOT), "OP_SERVICE_ACCOUNT_TOKEN": TOKEN},
         verbosity=3,
     )
     assert run.rc == 0, textwrap.shorten(run.output[-3000:], 3000)

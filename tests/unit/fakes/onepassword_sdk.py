@@ -277,3 +277,39 @@ def install_from_env():
         return None
     with open(path) as handle:
         return FakeAccount.from_spec(json.load(handle)).install()
+
+
+# Loaded by every Python process started with the environment below (Python imports a
+# ``sitecustomize`` module found on PYTHONPATH at start-up), so AnsiballZ module processes
+# get the fake account while the SDK's offline code stays real.
+SITECUSTOMIZE = """\
+import os
+import sys
+
+sys.path.append(os.environ["FAKE_ONEPASSWORD_REPO"])
+try:
+    from tests.unit.fakes.onepassword_sdk import install_from_env
+except ImportError:  # an interpreter without onepassword-sdk: nothing to fake
+    pass
+else:
+    install_from_env()
+"""
+
+
+def out_of_process_env(workdir, account_spec, repo_root):
+    """Environment that installs the account ``account_spec`` (JSON-able) in child processes.
+
+    Writes ``workdir/site/sitecustomize.py`` and ``workdir/account.json``; merge the returned
+    variables into the environment of ansible-playbook (or ansible-runner).
+    """
+    from pathlib import Path
+
+    workdir = Path(workdir)
+    (workdir / "site").mkdir(parents=True, exist_ok=True)
+    (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (workdir / "account.json").write_text(json.dumps(account_spec))
+    return {
+        "PYTHONPATH": str(workdir / "site"),
+        "FAKE_ONEPASSWORD_REPO": str(repo_root),
+        ACCOUNT_ENV: str(workdir / "account.json"),
+    }

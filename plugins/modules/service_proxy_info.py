@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: apocrathia.mlflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Ansible modules import after DOCUMENTATION/EXAMPLES/RETURN.
+# ruff: noqa: E402
+
+
+DOCUMENTATION = r"""
+module: service_proxy_info
+
+short_description: GET a path of a Service through the Kubernetes API server's service proxy
+
+version_added: 0.1.0
+
+author:
+  - apocrathia (@apocrathia)
+
+description:
+  - Sends one C(GET) to C(/api/v1/namespaces/<namespace>/services/<scheme>:<name>:<port>/proxy/<path>),
+    so the API server forwards it to one of the Service's ready endpoints. The request reaches the
+    application inside the cluster from wherever the play runs, with the same credentials as the
+    other C(kubernetes.core) modules, without a port-forward or network access to the Service.
+  - The answer is returned, not judged. An HTTP error from the application or from the API server
+    (for example C(503) when the Service has no ready endpoints, or C(404) when it does not exist)
+    is returned in RV(status) and RV(body) and the module does not fail; the caller decides.
+  - The module fails only when the API server cannot be reached or the client cannot be built.
+  - Never changes anything; RV(ignore:changed) is always V(false).
+  - The credentials need the C(get) verb on C(services/proxy) in O(namespace).
+
+options:
+  name:
+    description:
+      - Name of the C(Service).
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the C(Service).
+    type: str
+    required: true
+  port:
+    description:
+      - Port of the C(Service), by number or by name. Empty means the Service's only port.
+    type: str
+    default: ""
+  scheme:
+    description:
+      - Scheme the API server uses towards the endpoint.
+    type: str
+    choices: [http, https]
+    default: http
+  path:
+    description:
+      - Path to request, relative to the Service's root.
+    type: str
+    default: /health
+  request_timeout:
+    description:
+      - Seconds to wait for the answer.
+    type: int
+    default: 10
+  max_body:
+    description:
+      - At most this many characters of the body are returned.
+    type: int
+    default: 1024
+
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+
+attributes:
+  check_mode:
+    support: full
+    description: The request is read-only, so it is also sent in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed, so there is nothing to compare.
+
+requirements:
+  - "python >= 3.9"
+  - "kubernetes >= 24.2.0"
+
+seealso:
+  - module: kubernetes.core.k8s_info
+  - name: Manually constructing API server proxy URLs
+    description: The service proxy path format.
+    link: https://kubernetes.io/docs/tasks/access-application-cluster/access-cluster-services/#manually-constructing-apiserver-proxy-urls
+"""
+
+EXAMPLES = r"""
+- name: Ask MLflow whether it is healthy, through its Service
+  apocrathia.mlflow.service_proxy_info:
+    name: mlflow
+    namespace: mlflow
+    port: "80"
+    path: /health
+  register: mlflow_health
+
+- name: Fail unless MLflow answered OK
+  ansible.builtin.assert:
+    that:
+      - mlflow_health.status == 200
+    fail_msg: "MLflow /health answered {{ mlflow_health.status }}: {{ mlflow_health.body }}"
+"""
+
+RETURN = r"""
+status:
+  description: HTTP status of the answer (from the application, or from the API server when it could not proxy).
+  returned: always
+  type: int
+  sample: 200
+ok:
+  description: Whether RV(status) is a 2xx status.
+  returned: always
+  type: bool
+  sample: true
+body:
+  description: The answer's body, decoded as UTF-8, at most O(max_body) characters.
+  returned: always
+  type: str
+  sample: OK
+message:
+  description:
+    - The API server's own message when it answered instead of the application (a C(Status)
+      object, for example C(no endpoints available for service "mlflow")); empty otherwise.
+  returned: always
+  type: str
+  sample: no endpoints available for service "mlflow"
+url:
+  description: The API server path the request was sent to.
+  returned: always
+  type: str
+  sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
+"""
+
+import copy
+import json
+
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
+    AnsibleModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+    get_api_client,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    from urllib import quote
+
+
+def argspec():
+    args = copy.deepcopy(AUTH_ARG_SPEC)
+    args.update(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+        port=dict(type="str", default=""),
+        scheme=dict(type="str", choices=["http", "https"], default="http"),
+        path=dict(type="str", default="/health"),
+        request_timeout=dict(type="int", default=10),
+        max_body=dict(type="int", default=1024),
+    )
+    return args
+
+
+def proxy_path(namespace, name, port, scheme, path):
+    """The API server path that proxies `path` to the Service (scheme:name:port, as kubectl builds it)."""
+    target = ":".join([scheme, name, port]) if port else "{0}:{1}:".format(scheme, name)
+    return "/api/v1/namespaces/{0}/services/{1}/proxy/{2}".format(
+        quote(namespace, safe=""), quote(target, safe=":"), quote(path.lstrip("/"), safe="/?=&")
+    )
+
+
+def api_message(body):
+    """The message of a Kubernetes Status object, or ''."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return ""
+    if isinstance(data, dict) and data.get("kind") == "Status":
+        return str(data.get("message") or data.get("reason") or "")
+    return ""
+
+
+def _text(data, limit):
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    return data if limit is None else data[:limit]
+
+
+def get(dynamic_client, url, timeout):
+    """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
+    try:
+        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
+        status = getattr(e, "status", None)
+        if not isinstance(status, int) or status == 0:
+            raise
+        return status, getattr(e, "body", None)
+    return response.status, response.data
+
+
+def main():
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    params = module.params
+    if params["request_timeout"] < 1:
+        module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
+    url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
+    try:
+        client = get_api_client(module=module)
+        status, body = get(client.client, url, params["request_timeout"])
+    except CoreException as e:
+        module.fail_from_exception(e)
+    except Exception as e:  # noqa: BLE001 - connection errors: report where and why
+        module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
+    text = _text(body, None)
+    module.exit_json(
+        changed=False,
+        status=status,
+        ok=200 <= status < 300,
+        body=text[: params["max_body"]],
+        message=api_message(text),
+        url=url,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""playbooks/status.yml on a copy of the converged site (issue 8, Status).
+
+The copy is taken from `converged_site` in milliseconds, so the shared converge stays untouched.
+What the emulator does not run is added the way a real cluster would add it, and only where a
+test says so: CloudNativePG's instance pods, the Gateway controller's Accepted condition, and
+the API server's service proxy (tests/integration/day2_support.py).
+"""
+
+import re
+
+import pytest
+
+from tests.integration.conftest import start_emulator
+from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods, service_proxy, writes
+from tests.support.ansible_run import assert_no_secrets
+
+pytestmark = pytest.mark.slow
+
+ROWS = [
+    "Secret mlflow/mlflow-secrets",
+    "CNPG Cluster mlflow/mlflow-postgres",
+    "PostgreSQL pods",
+    "PostgreSQL volumes",
+    "PVC mlflow/mlflow-artifacts-pvc",
+    "Helm release mlflow/mlflow",
+    "MLflow pods",
+    "MLflow /health via Service",
+    "Blueprint mlflow/authentik-blueprint-mlflow",
+    "authentik outpost pods",
+    "HTTPRoute authentik/ak-outpost-mlflow-outpost",
+]
+
+
+@pytest.fixture(scope="module")
+def status_site(converged_site, tmp_path_factory):
+    emulator = clone_cluster(converged_site.emulator)
+    try:
+        with service_proxy():
+            yield Site(
+                emulator, tmp_path_factory.mktemp("status"), converged_site.extra_vars, converged_site.secret_values
+            )
+    finally:
+        emulator.stop()
+
+
+def table(output):
+    """{part: (state, detail)} from the one printed table."""
+    assert output.count("PART ") == 1, "the status table must be printed exactly once"
+    rows = {}
+    for line in output.split("PART ", 1)[1].splitlines()[2:]:
+        match = re.match(r"^\s+(.+?)\s{2,}(ok|FAIL)\s{2,}(.*)$", line)
+        if not match:
+            break
+        rows[match.group(1)] = (match.group(2), match.group(3))
+    return rows
+
+
+def test_status_fails_and_lists_what_is_unhealthy(status_site):
+    """Right after a converge the emulator has no Gateway controller (and, in older versions, no
+    CNPG instance pods): status fails, names exactly those parts, and reports the rest healthy."""
+    emu = status_site.emulator
+    pg_pods = [p for p in emu.list("v1", "Pod", "mlflow") if "cnpg.io/cluster" in p["metadata"].get("labels", {})]
+    expected = ["HTTPRoute authentik/ak-outpost-mlflow-outpost"] + ([] if pg_pods else ["PostgreSQL pods"])
+    emu.reset_requests()
+    run = status_site.run("status.yml", verbosity=3)
+    assert run.rc != 0, run.output[-3000:]
+    rows = table(run.output)
+    assert list(rows) == ROWS
+    failing = sorted(part for part, (state, _) in rows.items() if state == "FAIL")
+    assert failing == sorted(expected)
+    assert "not Accepted by any Gateway" in rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1]
+    assert rows["Secret mlflow/mlflow-secrets"][1] == "type kubernetes.io/basic-auth, keys password, username"
+    assert rows["CNPG Cluster mlflow/mlflow-postgres"][1].startswith('phase "Cluster in healthy state", 1/1')
+    assert rows["Helm release mlflow/mlflow"][1].startswith("deployed, revision 1")
+    assert rows["MLflow /health via Service"][1].startswith("200 OK")
+    message = re.search(r"MLflow is not healthy\. Unhealthy: (.*)", run.output).group(1)
+    assert all(part in message for part in expected) and "Helm release" not in message
+    # read-only, and the Secret's values never appear, not even at -vvv
+    assert writes(status_site.emulator) == []
+    assert_no_secrets(run.output, status_site.secrets)
+
+
+def test_status_passes_in_check_mode_when_everything_is_healthy(status_site):
+    run_pods(status_site.emulator)
+    accept_routes(status_site.emulator)
+    status_site.emulator.reset_requests()
+    run = status_site.run("status.yml", verbosity=3, check=True)
+    assert run.rc == 0, run.output[-3000:]
+    rows = table(run.output)
+    assert list(rows) == ROWS
+    assert all(state == "ok" for state, _ in rows.values()), rows
+    assert rows["PostgreSQL pods"][1].startswith("1 of 1 pod(s) ready")
+    assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"
+    health = [r for r in status_site.emulator.requests if "/proxy/" in r.path]
+    assert [r.path for r in health] == ["/api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health"]
+    assert writes(status_site.emulator) == []
+    assert_no_secrets(run.output, status_site.secrets)
+
+
+def test_status_on_a_cluster_without_mlflow_reports_every_part_missing(status_site, tmp_path):
+    """Nothing deployed (the platform only): every lookup comes back empty, and the report still
+    prints, fails, and names each part, without an error of its own."""
+    emulator = start_emulator()
+    try:
+        site = Site(emulator, tmp_path, status_site.extra_vars, status_site.secrets)
+        run = site.run("status.yml", verbosity=1)
+        assert run.rc != 0, run.output[-3000:]
+        rows = table(run.output)
+        assert list(rows) == ROWS
+        assert all(state == "FAIL" for state, _ in rows.values()), rows
+        assert rows["Secret mlflow/mlflow-secrets"][1] == "missing"
+        assert rows["Helm release mlflow/mlflow"][1] == "not installed"
+        assert rows["authentik outpost pods"][1].endswith("missing (authentik has not deployed the outpost)")
+        assert "MLflow is not healthy. Unhealthy: Secret mlflow/mlflow-secrets: missing;" in run.output
+        assert writes(emulator) == []
+    finally:
+        emulator.stop()

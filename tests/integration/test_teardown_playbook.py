@@ -1,0 +1,137 @@
+"""playbooks/teardown.yml on a copy of the converged site (issue 8, Safe teardown).
+
+The tests run in order on one copy: a refused purge, check mode, the teardown that keeps the
+data, then the confirmed purge.
+"""
+
+import pytest
+
+from tests.integration.day2_support import Site, clone_cluster, deletes, object_keys, writes
+from tests.kube_emulator.store import Selector
+from tests.support.ansible_run import assert_no_secrets
+
+pytestmark = pytest.mark.slow
+
+NS = "mlflow"
+PG_PVC = ("PersistentVolumeClaim", NS, "mlflow-postgres-1")
+ARTIFACTS_PVC = ("PersistentVolumeClaim", NS, "mlflow-artifacts-pvc")
+SECRET = ("Secret", NS, "mlflow-secrets")
+BLUEPRINT = ("ConfigMap", NS, "authentik-blueprint-mlflow")
+CLUSTER = ("Cluster", NS, "mlflow-postgres")
+DATA = {PG_PVC, ARTIFACTS_PVC, SECRET}
+
+
+@pytest.fixture(scope="module")
+def site(converged_site, tmp_path_factory):
+    emulator = clone_cluster(converged_site.emulator)
+    try:
+        yield Site(
+            emulator, tmp_path_factory.mktemp("teardown"), converged_site.extra_vars, converged_site.secret_values
+        )
+    finally:
+        emulator.stop()
+
+
+def removable(emulator):
+    """What teardown may remove: the release's objects and Helm's release records, the blueprint,
+    the Cluster, and whatever those own (ReplicaSets, pods, CNPG's services and secrets)."""
+    objects = []
+    for rt in emulator.store._storage_types():
+        if rt.kind not in ("CustomResourceDefinition", "StorageClass"):
+            objects += emulator.store.list(rt, Selector(None))[0]
+    roots = set()
+    for obj in objects:
+        meta = obj["metadata"]
+        annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+        key = (obj["kind"], meta.get("namespace"), meta["name"])
+        if annotations.get("meta.helm.sh/release-name") == "mlflow" or (labels.get("owner"), labels.get("name")) == (
+            "helm",
+            "mlflow",
+        ):
+            roots.add(meta["uid"])
+        if key in (BLUEPRINT, CLUSTER):
+            roots.add(meta["uid"])
+    allowed, grew = set(roots), True
+    while grew:
+        grew = False
+        for obj in objects:
+            refs = obj["metadata"].get("ownerReferences") or []
+            if obj["metadata"]["uid"] not in allowed and any(r["uid"] in allowed for r in refs):
+                allowed.add(obj["metadata"]["uid"])
+                grew = True
+    return {
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+        for o in objects
+        if o["metadata"]["uid"] in allowed
+    }
+
+
+@pytest.mark.parametrize("confirmation", [None, "default"], ids=["missing", "wrong"])
+def test_purge_without_the_namespace_as_confirmation_is_refused_before_any_request(site, confirmation):
+    site.emulator.reset_requests()
+    extra = {"purge_data": True} | ({"teardown_confirm_namespace": confirmation} if confirmation else {})
+    run = site.run("teardown.yml", extra_vars=extra, verbosity=1)
+    assert run.rc != 0
+    assert "To confirm, also set teardown_confirm_namespace=mlflow" in run.output
+    assert "Nothing was removed." in run.output
+    assert site.emulator.requests == []
+
+
+def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
+    before = object_keys(site.emulator)
+    site.emulator.reset_requests()
+    run = site.run("teardown.yml", check=True, diff=True, verbosity=3)
+    assert run.rc == 0, run.output[-3000:]
+    plan = run.output.split("Check mode: would remove:", 1)[1].split("Would keep:", 1)
+    removed, kept = plan[0], plan[1].split("TASK [", 1)[0]
+    for line in (
+        "Helm release mlflow/mlflow",
+        "ConfigMap mlflow/authentik-blueprint-mlflow",
+        "Cluster mlflow/mlflow-postgres",
+    ):
+        assert line in removed
+    for line in (
+        "mlflow/mlflow-postgres-1 (PostgreSQL data)",
+        "mlflow/mlflow-artifacts-pvc",
+        "Secret mlflow/mlflow-secrets",
+    ):
+        assert line in kept and line not in removed
+    assert "Check mode: nothing was removed." in run.output
+    assert object_keys(site.emulator) == before
+    assert writes(site.emulator) == []
+    assert_no_secrets(run.output, site.secrets)
+
+
+def test_teardown_removes_release_blueprint_and_cluster_and_keeps_the_data(site):
+    before = object_keys(site.emulator)
+    allowed = removable(site.emulator)
+    pg_pvc_uid = site.emulator.get("v1", "PersistentVolumeClaim", PG_PVC[2], NS)["metadata"]["uid"]
+    run = site.run("teardown.yml", verbosity=3)
+    assert run.rc == 0, run.output[-3000:]
+    after = object_keys(site.emulator)
+    gone = before - after
+    assert {BLUEPRINT, CLUSTER, ("Deployment", NS, "mlflow"), ("Service", NS, "mlflow-postgres-rw")} <= gone
+    assert not any(k[0] == "Secret" and k[2].startswith("sh.helm.release.v1.mlflow.") for k in after)
+    assert gone <= allowed, f"removed objects teardown does not own: {sorted(gone - allowed)}"
+    assert DATA <= after
+    # the same volume, no longer owned by the Cluster
+    pvc = site.emulator.get("v1", "PersistentVolumeClaim", PG_PVC[2], NS)
+    assert pvc["metadata"]["uid"] == pg_pvc_uid and not pvc["metadata"].get("ownerReferences")
+    assert {("Namespace", None, NS), ("PodMonitor", NS, "mlflow-postgres")} <= after
+    assert ("Deployment", "authentik", "ak-outpost-mlflow-outpost") in after
+    assert_no_secrets(run.output, site.secrets)
+
+
+def test_purge_with_confirmation_deletes_the_data_and_nothing_else(site):
+    before = object_keys(site.emulator)
+    site.emulator.reset_requests()
+    run = site.run("teardown.yml", extra_vars={"purge_data": True, "teardown_confirm_namespace": NS}, verbosity=3)
+    assert run.rc == 0, run.output[-3000:]
+    assert before - object_keys(site.emulator) == DATA
+    assert sorted((r.resource, r.name) for r in deletes(site.emulator)) == [
+        ("persistentvolumeclaims", "mlflow-artifacts-pvc"),
+        ("persistentvolumeclaims", "mlflow-postgres-1"),
+        ("secrets", "mlflow-secrets"),
+    ]
+    assert ("Namespace", None, NS) in object_keys(site.emulator)
+    assert_no_secrets(run.output, site.secrets)

@@ -13,13 +13,13 @@ PYTEST_ARGS ?=
 # The venv's Python version, for ansible-test (read when a recipe runs, after setup).
 PYVER = $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: help setup test lint unit integration sanity demo demo-down build ee-context changelog clean
+.PHONY: help setup test lint unit integration sanity demo demo-down build ee-context bench changelog clean
 
 help:
 	@echo "make demo        deploy MLflow (kind when Docker is there, else the emulated cluster)"
 	@echo "make demo-down   stop everything make demo started"
 	@echo "make test        lint + unit + integration (sets itself up on first run)"
-	@echo "make lint | unit | integration | sanity | build | ee-context | changelog"
+	@echo "make lint | unit | integration | sanity | build | ee-context | bench | changelog"
 
 # Re-checked every time (fast when nothing changed): venv, pins, helm, PostgreSQL.
 setup:
@@ -71,6 +71,10 @@ build: setup
 # The execution environment's build context (build it with podman/docker build .cache/ee-context).
 ee-context: build
 	ansible-builder create -f execution-environment.yml -c $(ROOT)/.cache/ee-context
+
+# Benchmarks (not part of `make test`): converge cost, readiness latency, server defaults.
+bench: setup
+	bench/run $(BENCH_ARGS)
 
 changelog: setup
 	antsibull-changelog release

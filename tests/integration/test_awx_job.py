@@ -20,7 +20,7 @@ import yaml
 
 from tests.integration.conftest import CHART, real_writes, secret_strings, start_emulator
 from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
-from tests.unit.fakes.onepassword_sdk import out_of_process_env
+from tests.unit.fakes.onepassword_sdk import mlflow_secrets_item, out_of_process_env, vault_account
 
 AWX_OBJECTS = REPO_ROOT / "awx" / "awx_objects.yml"
 TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoiYXd4In0-awx-job-token-0123456789"
@@ -82,21 +82,7 @@ def awx_job(tmp_path_factory):
         credential_env.update(
             {kube_vars["host"]: emulator.url, kube_vars["bearer_token"]: KUBE_TOKEN, kube_vars["verify_ssl"]: "False"}
         )
-        account = {
-            "token": TOKEN,
-            "vaults": [
-                {
-                    "title": "Secrets",
-                    "items": [
-                        {
-                            "title": "mlflow-secrets",
-                            "version": 3,
-                            "fields": [["username", USERNAME], ["password", PASSWORD]],
-                        }
-                    ],
-                }
-            ],
-        }
+        account = vault_account(TOKEN, [mlflow_secrets_item(USERNAME, PASSWORD, version=3)])
         envvars = dict(credential_env, **out_of_process_env(pdd, account, REPO_ROOT))
         envvars.update(
             {

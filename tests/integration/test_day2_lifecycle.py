@@ -19,7 +19,7 @@ import pytest
 from tests.integration.conftest import real_writes, secret_strings
 from tests.integration.day2_support import Site, clone_cluster
 from tests.support.ansible_run import assert_no_secrets
-from tests.support.paths import REPO_ROOT
+from tests.unit.fakes.onepassword_sdk import out_of_process_env, vault_account
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
@@ -30,18 +30,6 @@ S3_KEY_ID = "AKIADAY2ARTIFACTS0001"
 S3_SECRET = "s3-Secret-Access-Key-from-1Password-42"
 BARMAN_KEY_ID = "AKIADAY2BARMAN000002"
 BARMAN_SECRET = "barman-Secret-Access-Key-from-1Password-43"
-SITECUSTOMIZE = """\
-import os
-import sys
-
-sys.path.append(os.environ["FAKE_ONEPASSWORD_REPO"])
-try:
-    from tests.unit.fakes.onepassword_sdk import install_from_env
-except ImportError:
-    pass
-else:
-    install_from_env()
-"""
 # The external-snapshotter's VolumeSnapshotClass API (not in ../shared/schemas: a minimal CRD).
 SNAPSHOT_CLASS_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -97,17 +85,7 @@ def day2(converged_site):
 
 def onepassword_env(workdir, items):
     """A fake 1Password account (SDK boundary) with vault Secrets holding ``items``."""
-    workdir = Path(workdir)
-    (workdir / "site").mkdir(exist_ok=True)
-    (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    account = {"token": TOKEN, "vaults": [{"title": "Secrets", "items": items}]}
-    (workdir / "account.json").write_text(json.dumps(account))
-    return {
-        "PYTHONPATH": workdir / "site",
-        "FAKE_ONEPASSWORD_REPO": REPO_ROOT,
-        "FAKE_ONEPASSWORD_ACCOUNT": workdir / "account.json",
-        "OP_SERVICE_ACCOUNT_TOKEN": TOKEN,
-    }
+    return {**out_of_process_env(workdir, vault_account(TOKEN, items)), "OP_SERVICE_ACCOUNT_TOKEN": TOKEN}
 
 
 def flat(output):

@@ -22,25 +22,13 @@ from tests.integration.conftest import (
     start_emulator,
 )
 from tests.support.ansible_run import assert_no_secrets, run_playbook
-from tests.support.paths import REPO_ROOT
+from tests.unit.fakes.onepassword_sdk import mlflow_secrets_item, out_of_process_env, vault_account
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
 TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoic2l0ZSJ9-site-secrets-token"
 OP_USERNAME = "mlflow"
 OP_PASSWORD = "0p-Password-from-the-fake-vault-1234"
-SITECUSTOMIZE = """\
-import os
-import sys
-
-sys.path.append(os.environ["FAKE_ONEPASSWORD_REPO"])
-try:
-    from tests.unit.fakes.onepassword_sdk import install_from_env
-except ImportError:
-    pass
-else:
-    install_from_env()
-"""
 
 
 @pytest.fixture
@@ -73,30 +61,8 @@ def secret_values(emulator):
 
 def test_onepassword_source_reads_the_item_and_annotates_id_and_version(cluster):
     emulator, run, workdir = cluster
-    (workdir / "site").mkdir()
-    (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    account = {
-        "token": TOKEN,
-        "vaults": [
-            {
-                "title": "Secrets",
-                "items": [
-                    {
-                        "title": "mlflow-secrets",
-                        "version": 7,
-                        "fields": [["username", OP_USERNAME], ["password", OP_PASSWORD]],
-                    }
-                ],
-            }
-        ],
-    }
-    (workdir / "account.json").write_text(json.dumps(account))
-    env = {
-        "PYTHONPATH": workdir / "site",
-        "FAKE_ONEPASSWORD_REPO": REPO_ROOT,
-        "FAKE_ONEPASSWORD_ACCOUNT": workdir / "account.json",
-        "OP_SERVICE_ACCOUNT_TOKEN": TOKEN,
-    }
+    account = vault_account(TOKEN, [mlflow_secrets_item(OP_USERNAME, OP_PASSWORD, version=7)])
+    env = {**out_of_process_env(workdir, account), "OP_SERVICE_ACCOUNT_TOKEN": TOKEN}
     source = {"mlflow_secrets_source": "onepassword", "mlflow_secrets_password": ""}
     first = run(source, ["mlflow_secrets"], env)
     assert first.rc == 0, first.output[-4000:]

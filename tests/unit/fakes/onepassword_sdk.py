@@ -296,7 +296,17 @@ else:
 """
 
 
-def out_of_process_env(workdir, account_spec, repo_root):
+def vault_account(token, items, vault="Secrets"):
+    """An account spec (for ``FakeAccount.from_spec``/``out_of_process_env``): one vault with ``items``."""
+    return {"token": token, "vaults": [{"title": vault, "items": items}]}
+
+
+def mlflow_secrets_item(username, password, version=1):
+    """The seed's item: ``mlflow-secrets`` with the fields ``username`` and ``password``."""
+    return {"title": "mlflow-secrets", "version": version, "fields": [["username", username], ["password", password]]}
+
+
+def out_of_process_env(workdir, account_spec, repo_root=None):
     """Environment that installs the account ``account_spec`` (JSON-able) in child processes.
 
     Writes ``workdir/site/sitecustomize.py`` and ``workdir/account.json``; merge the returned
@@ -304,6 +314,8 @@ def out_of_process_env(workdir, account_spec, repo_root):
     """
     from pathlib import Path
 
+    if repo_root is None:
+        repo_root = Path(__file__).resolve().parents[3]
     workdir = Path(workdir)
     (workdir / "site").mkdir(parents=True, exist_ok=True)
     (workdir / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)

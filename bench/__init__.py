@@ -1,0 +1,1 @@
+"""Benchmarks of apocrathia.mlflow (issue 9): run them with `bench/run`; not part of `make test`."""

@@ -10,6 +10,8 @@ import copy
 import secrets as token
 from dataclasses import dataclass, field
 
+from tests.support import reference
+
 EXTERNAL_HOST = "mlflow.gateway.services.apocrathia.com"
 NAMESPACE = "mlflow"
 
@@ -77,24 +79,10 @@ def intended_input(password=None):
     values = {
         "image": {"repository": "burakince/mlflow", "pullPolicy": "IfNotPresent"},
         "replicaCount": 1,
-        "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+        "resources": reference.MLFLOW_RESOURCES,
         "service": {"type": "ClusterIP", "port": 80, "containerPort": 5000, "containerPortName": "mlflow"},
-        "backendStore": {
-            "databaseMigration": False,
-            "postgres": {
-                "enabled": True,
-                "host": f"mlflow-postgres-rw.{NAMESPACE}.svc.cluster.local",
-                "port": 5432,
-                "database": "mlflow",
-                "driver": "psycopg2",
-            },
-            "existingDatabaseSecret": {"name": "mlflow-secrets", "usernameKey": "username", "passwordKey": "password"},
-        },
-        "artifactRoot": {
-            "proxiedArtifactStorage": True,
-            "defaultArtifactRoot": "/mlflow/artifacts",
-            "defaultArtifactsDestination": "/mlflow/artifacts",
-        },
+        "backendStore": reference.BACKEND_STORE,
+        "artifactRoot": reference.ARTIFACT_ROOT,
         "serverAllowedHosts": [EXTERNAL_HOST, *in_cluster_hosts()],
         "corsAllowedOrigins": [f"https://{EXTERNAL_HOST}"],
         "extraArgs": {"workers": "2"},
@@ -105,27 +93,12 @@ def intended_input(password=None):
         },
         "log": {"enabled": True, "level": "info"},
         "telemetry": {"enabled": False},
-        "serviceMonitor": {
-            "enabled": True,
-            "namespace": "prometheus-system",
-            "labels": {"release": "kube-prometheus-stack"},
-        },
+        "serviceMonitor": reference.SERVICE_MONITOR,
     }
     cluster_spec = {
         "instances": 1,
         "imageName": "ghcr.io/cloudnative-pg/postgresql:17",
-        "postgresql": {
-            "parameters": {
-                "max_connections": "200",
-                "track_io_timing": "on",
-                "track_functions": "all",
-                "log_statement": "ddl",
-                "log_min_duration_statement": "1000ms",
-                "log_min_messages": "INFO",
-                "effective_cache_size": "512MB",
-                "maintenance_work_mem": "64MB",
-            }
-        },
+        "postgresql": {"parameters": dict(reference.POSTGRES_PARAMETERS)},
         "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow", "secret": {"name": "mlflow-secrets"}}},
     }
     provider = {
@@ -134,4 +107,5 @@ def intended_input(password=None):
         "intercept_header_auth": True,
     }
     secrets = {"mlflow-secrets": {"username": "mlflow", "password": password}}
-    return DeploymentInput(values, secrets, cluster_spec, provider)
+    # Deep copies: callers change these, and the reference constants must stay as they are.
+    return DeploymentInput(copy.deepcopy(values), secrets, copy.deepcopy(cluster_spec), provider)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.support import paths
+from tests.support import paths, reference
 from tests.support.ansible_run import assert_no_secrets
 from tests.support.schemas import load_blueprint, validate_blueprint, validate_chart_values, validate_k8s_object
 
@@ -106,16 +106,7 @@ def test_cnpg_cluster_matches_the_reference(converged_site):
         "limits": {"cpu": "500m", "memory": "512Mi"},
     }
     params = spec["postgresql"]["parameters"]
-    for key, value in {
-        "max_connections": "200",
-        "track_io_timing": "on",
-        "track_functions": "all",
-        "log_statement": "ddl",
-        "log_min_duration_statement": "1000ms",
-        "log_min_messages": "INFO",
-        "effective_cache_size": "512MB",
-        "maintenance_work_mem": "64MB",
-    }.items():
+    for key, value in reference.POSTGRES_PARAMETERS.items():
         assert params[key] == value, key
     assert spec["affinity"]["enablePodAntiAffinity"] is True
     assert spec["affinity"]["podAntiAffinityType"] == "preferred"
@@ -174,19 +165,9 @@ def test_helm_release_values_match_the_reference_with_defects_fixed(converged_si
     )
     store = values["backendStore"]
     assert store["databaseMigration"] is False
-    assert store["postgres"] == {
-        "enabled": True,
-        "host": "mlflow-postgres-rw.mlflow.svc.cluster.local",
-        "port": 5432,
-        "database": "mlflow",
-        "driver": "psycopg2",
-    }
+    assert store["postgres"] == reference.BACKEND_STORE["postgres"]
     # Fixed: credentials through the Secret, none in the values (nor anywhere in the release).
-    assert store["existingDatabaseSecret"] == {
-        "name": "mlflow-secrets",
-        "usernameKey": "username",
-        "passwordKey": "password",
-    }
+    assert store["existingDatabaseSecret"] == reference.BACKEND_STORE["existingDatabaseSecret"]
     assert converged_site.secrets["password"] not in json.dumps(release)
     # Fixed: the server proxies artifacts (remote clients upload over HTTP).
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
@@ -195,16 +176,8 @@ def test_helm_release_values_match_the_reference_with_defects_fixed(converged_si
         {"name": "mlflow-artifacts", "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"}}
     ]
     assert values["extraVolumeMounts"] == [{"name": "mlflow-artifacts", "mountPath": "/mlflow/artifacts"}]
-    assert values["securityContext"] == {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": 1001,
-        "runAsGroup": 1001,
-        "privileged": False,
-        "readOnlyRootFilesystem": False,
-    }
-    assert values["podSecurityContext"] == {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"}
+    assert values["securityContext"] == reference.SECURITY_CONTEXT
+    assert values["podSecurityContext"] == reference.POD_SECURITY_CONTEXT
     assert values["log"] == {"enabled": True, "level": "info"} and values["telemetry"] == {"enabled": False}
     # Fixed: the external host plus every in-cluster name the outpost or probes may send.
     hosts = set(values["serverAllowedHosts"])

@@ -5,66 +5,44 @@ It is rendered with the pinned `helm template`; values go through the real value
 emulator.
 """
 
+import copy
 import subprocess
 
 import pytest
 import yaml
 
-from tests.support import paths, schemas
+from tests.support import paths, reference, schemas
 
 CHART = paths.REPO_ROOT / "tests" / "fixtures" / "charts" / "mlflow"
 HELM = paths.TOOLS_BIN / "helm"
 
-# What mlflow_helm gives the chart for the reference deployment (with the defects fixed).
-REFERENCE_VALUES = {
-    "image": {"repository": "burakince/mlflow", "pullPolicy": "IfNotPresent"},
-    "replicaCount": 1,
-    "service": {"type": "ClusterIP", "port": 80, "containerPort": 5000, "name": "mlflow"},
-    "backendStore": {
-        "databaseMigration": False,
-        "postgres": {
-            "enabled": True,
-            "host": "mlflow-postgres-rw.mlflow.svc.cluster.local",
-            "port": 5432,
-            "database": "mlflow",
-            "driver": "psycopg2",
-        },
-        "existingDatabaseSecret": {"name": "mlflow-secrets", "usernameKey": "username", "passwordKey": "password"},
-    },
-    "artifactRoot": {
-        "proxiedArtifactStorage": True,
-        "defaultArtifactRoot": "/mlflow/artifacts",
-        "defaultArtifactsDestination": "/mlflow/artifacts",
-    },
-    "extraVolumes": [{"name": "artifacts", "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"}}],
-    "extraVolumeMounts": [{"name": "artifacts", "mountPath": "/mlflow/artifacts"}],
-    "securityContext": {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "runAsUser": 1001,
-        "runAsGroup": 1001,
-        "privileged": False,
-        "readOnlyRootFilesystem": False,
-    },
-    "podSecurityContext": {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"},
-    "log": {"enabled": True, "level": "info"},
-    "telemetry": {"enabled": False},
-    "serverAllowedHosts": ["mlflow.example.com", "mlflow", "mlflow.mlflow", "mlflow.mlflow.svc"],
-    "corsAllowedOrigins": ["https://mlflow.example.com"],
-    "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
-    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-    "livenessProbe": {"initialDelaySeconds": 30, "periodSeconds": 30, "timeoutSeconds": 5, "failureThreshold": 5},
-    "readinessProbe": {"initialDelaySeconds": 15, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
-    "podAnnotations": {"checksum/db-secret": "abc123"},
-    "extraArgs": {"workers": "2"},
-    "extraEnvVars": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    "serviceMonitor": {
-        "enabled": True,
-        "namespace": "prometheus-system",
-        "labels": {"release": "kube-prometheus-stack"},
-    },
-}
+# What mlflow_helm gives the chart for the reference deployment (with the defects fixed); a deep
+# copy, so that no test can change the shared reference constants.
+REFERENCE_VALUES = copy.deepcopy(
+    {
+        "image": {"repository": "burakince/mlflow", "pullPolicy": "IfNotPresent"},
+        "replicaCount": 1,
+        "service": {"type": "ClusterIP", "port": 80, "containerPort": 5000, "name": "mlflow"},
+        "backendStore": reference.BACKEND_STORE,
+        "artifactRoot": reference.ARTIFACT_ROOT,
+        "extraVolumes": [{"name": "artifacts", "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"}}],
+        "extraVolumeMounts": [{"name": "artifacts", "mountPath": "/mlflow/artifacts"}],
+        "securityContext": reference.SECURITY_CONTEXT,
+        "podSecurityContext": reference.POD_SECURITY_CONTEXT,
+        "log": {"enabled": True, "level": "info"},
+        "telemetry": {"enabled": False},
+        "serverAllowedHosts": ["mlflow.example.com", "mlflow", "mlflow.mlflow", "mlflow.mlflow.svc"],
+        "corsAllowedOrigins": ["https://mlflow.example.com"],
+        "resources": reference.MLFLOW_RESOURCES,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+        "livenessProbe": {"initialDelaySeconds": 30, "periodSeconds": 30, "timeoutSeconds": 5, "failureThreshold": 5},
+        "readinessProbe": {"initialDelaySeconds": 15, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
+        "podAnnotations": {"checksum/db-secret": "abc123"},
+        "extraArgs": {"workers": "2"},
+        "extraEnvVars": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        "serviceMonitor": reference.SERVICE_MONITOR,
+    }
+)
 
 
 def _merge(base, override):
@@ -150,7 +128,7 @@ def test_proxied_artifacts_with_existing_secret_render_the_reference_command():
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
     assert pod["metadata"]["annotations"]["checksum/db-secret"] == "abc123"
     assert "checksum/config" in pod["metadata"]["annotations"]
-    assert pod["spec"]["securityContext"] == {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"}
+    assert pod["spec"]["securityContext"] == reference.POD_SECURITY_CONTEXT
     assert {"name": "artifacts", "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"}} in pod["spec"][
         "volumes"
     ]

@@ -24,14 +24,11 @@ import pytest
 from tests.integration.conftest import secret_strings, site_extra_vars, start_emulator
 from tests.integration.day2_support import Site, deletes, object_keys
 from tests.kube_emulator.faults import WRITE_VERBS
-from tests.support import paths
 from tests.support.ansible_run import assert_no_secrets
 
 pytestmark = pytest.mark.slow
 
 NS = "mlflow"
-# Whether roles/_common retries its applies (the fix docs/faults.md asks for).
-APPLY_RETRIES = "until:" in (paths.REPO_ROOT / "roles" / "_common" / "tasks" / "apply.yml").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +118,9 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
     ]
     conflicts = [(r.resource, r.verb) for r in emu.requests if r.status == 409]
     assert conflicts == [("persistentvolumeclaims", "create")]
-    if APPLY_RETRIES:
-        # with the fix from docs/faults.md the apply is retried and the PVC exists
-        assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS)
-    else:
-        # kubernetes.core warns "already exists" and reports the task as done, but the PVC was
-        # never created: the role fix in docs/faults.md is needed
-        assert "mlflow-artifacts-pvc was not found, but creating it returned a 409 Conflict error" in run.output
-        assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS) is None
+    # kubernetes.core reports a create answered by 409 as done without an object; the apply in
+    # roles/_common retries it, so the PVC exists after this run.
+    assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS)
     # the fatal one: helm's Deployment create, reported with the API server's answer (by the
     # release task itself, or by the role's check of its outcome)
     task, message = failed_task(run.output)

@@ -20,10 +20,15 @@ import yaml
 
 from tests.integration.conftest import CHART, real_writes, secret_strings, start_emulator
 from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
-from tests.unit.fakes.onepassword_sdk import mlflow_secrets_item, out_of_process_env, vault_account
+from tests.unit.fakes.onepassword_sdk import (
+    fake_service_account_token,
+    mlflow_secrets_item,
+    out_of_process_env,
+    vault_account,
+)
 
 AWX_OBJECTS = REPO_ROOT / "awx" / "awx_objects.yml"
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoiYXd4In0-awx-job-token-0123456789"
+TOKEN = fake_service_account_token("awx")
 KUBE_TOKEN = "awx-kubernetes-bearer-token-0123456789"
 USERNAME = "mlflow"
 PASSWORD = "AWX-job-password-0xFACADE"

@@ -19,12 +19,12 @@ import pytest
 from tests.integration.conftest import real_writes, secret_strings
 from tests.integration.day2_support import Site, clone_cluster
 from tests.support.ansible_run import assert_no_secrets
-from tests.unit.fakes.onepassword_sdk import out_of_process_env, vault_account
+from tests.unit.fakes.onepassword_sdk import fake_service_account_token, out_of_process_env, vault_account
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
 CNPG = "postgresql.cnpg.io/v1"
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoiZGF5MiJ9-day2-lifecycle-token"
+TOKEN = fake_service_account_token("day2")
 ROTATED_PASSWORD = "R0tated-in-1Password-" + "x7Kq93LmZp"
 S3_KEY_ID = "AKIADAY2ARTIFACTS0001"
 S3_SECRET = "s3-Secret-Access-Key-from-1Password-42"

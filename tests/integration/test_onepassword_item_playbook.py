@@ -13,9 +13,9 @@ import pytest
 
 from tests.support.ansible_run import assert_no_secrets, run_playbook, write_inventory
 from tests.support.paths import REPO_ROOT
-from tests.unit.fakes.onepassword_sdk import out_of_process_env
+from tests.unit.fakes.onepassword_sdk import fake_service_account_token, out_of_process_env
 
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoicGxheWJvb2sifQ-playbook-token"
+TOKEN = fake_service_account_token("playbook")
 USERNAME = "mlflow-playbook-user"
 PASSWORD = "Pl4ybook-password-0xC0FFEE"
 SECRET_KEY = "Pl4ybook-s3-secret-key-0xBEEF"

@@ -22,11 +22,16 @@ from tests.integration.conftest import (
     start_emulator,
 )
 from tests.support.ansible_run import assert_no_secrets, run_playbook
-from tests.unit.fakes.onepassword_sdk import mlflow_secrets_item, out_of_process_env, vault_account
+from tests.unit.fakes.onepassword_sdk import (
+    fake_service_account_token,
+    mlflow_secrets_item,
+    out_of_process_env,
+    vault_account,
+)
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoic2l0ZSJ9-site-secrets-token"
+TOKEN = fake_service_account_token("site")
 OP_USERNAME = "mlflow"
 OP_PASSWORD = "0p-Password-from-the-fake-vault-1234"
 

@@ -296,6 +296,15 @@ else:
 """
 
 
+def fake_service_account_token(label):
+    """A service account token for tests: the shape of a real one (``ops_`` and base64 JSON),
+    built at run time so that no token-shaped literal sits in the repository."""
+    import base64
+
+    claims = json.dumps({"signInAddress": f"{label}.example.invalid"}, separators=(",", ":")).encode()
+    return "ops_" + base64.urlsafe_b64encode(claims).decode().rstrip("=") + f"-{label}-fake-token"
+
+
 def vault_account(token, items, vault="Secrets"):
     """An account spec (for ``FakeAccount.from_spec``/``out_of_process_env``): one vault with ``items``."""
     return {"token": token, "vaults": [{"title": vault, "items": items}]}

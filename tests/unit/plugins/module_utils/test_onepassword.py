@@ -11,9 +11,15 @@ import yaml
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import onepassword as op
 
 from tests.support.paths import REPO_ROOT
-from tests.unit.fakes.onepassword_sdk import FakeAccount, network_down, rate_limited, token_rejected
+from tests.unit.fakes.onepassword_sdk import (
+    FakeAccount,
+    fake_service_account_token,
+    network_down,
+    rate_limited,
+    token_rejected,
+)
 
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoibXkuMXBhc3N3b3JkLmNvbSJ9unit"
+TOKEN = fake_service_account_token("unit")
 SECRET = "pw-Tr0ub4dor&3-unit"
 
 
@@ -236,7 +242,7 @@ def test_a_call_that_hangs_times_out_and_is_retried():
         (None, op.TOKEN_MISSING, "No 1Password service account token"),
         ("not-a-token-at-all-1234", op.TOKEN_MALFORMED, "token had invalid format"),
         ("ops_" + "QUJD" * 20, op.TOKEN_MALFORMED, "deserialization failed"),
-        ("ops_eyJzaWduSW5BZGRyZXNzIjoibXkuMXBhc3N3b3Jk%%%", op.TOKEN_MALFORMED, "base64 decoding failed"),
+        (TOKEN[:40] + "%%%", op.TOKEN_MALFORMED, "base64 decoding failed"),
     ],
 )
 def test_real_sdk_token_errors_are_clear_and_never_show_the_token(token, kind, fragment):

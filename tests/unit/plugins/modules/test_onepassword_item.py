@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import onepassword as op_utils
 from ansible_collections.apocrathia.mlflow.plugins.modules import onepassword_item
 
-from tests.unit.fakes.onepassword_sdk import FakeAccount, network_down, rate_limited
+from tests.unit.fakes.onepassword_sdk import FakeAccount, fake_service_account_token, network_down, rate_limited
 from tests.unit.utils.ansible_module_mock import (
     AnsibleExitJson,
     AnsibleFailJson,
@@ -18,7 +18,7 @@ from tests.unit.utils.ansible_module_mock import (
     set_module_args,
 )
 
-TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoibXkuMXBhc3N3b3JkLmNvbSJ9moduletest"
+TOKEN = fake_service_account_token("moduletest")
 USERNAME = "mlflow-db-user"
 PASSWORD = "Tr0ub4dor&3-module-test"
 S3_KEY = "s3-secret-key-module-test"

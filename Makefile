@@ -57,7 +57,7 @@ unit: setup
 	pytest tests/unit $(PYTEST_ARGS)
 
 integration: setup
-	pytest tests/integration $(PYTEST_ARGS)
+	scripts/integration.sh $(PYTEST_ARGS)
 
 demo: setup
 	@scripts/demo.sh up

@@ -38,9 +38,11 @@ def installed_collection(tmp_path_factory):
     tarball = work / "dist" / f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
     assert tarball.is_file()
     installed = work / "collections"
-    # --no-deps: kubernetes.core comes from the venv's `ansible` here (Galaxy is unreachable).
-    run([VENV_BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env)
+    # Only the empty path is configured, as on a user's machine (the checkout's .collections
+    # link would make ansible-galaxy answer "already installed"). --no-deps: kubernetes.core
+    # comes from the venv's `ansible` here (Galaxy is unreachable).
     env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed))
+    run([VENV_BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env)
     return tarball, installed, env
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from tests.harness import chart, procs, remote_client
+from tests.harness import procs, remote_client
 from tests.harness.deployment_input import intended_input
 from tests.harness.stack import APP_USER, Stack
+from tests.support.schemas import coalesce_values
 
 STATE = "state.json"
 
@@ -57,7 +58,7 @@ def _input(args):
         deployment = intended_input()
         deployment.source = "the roles' intended values (no --kubeconfig given)"
     if args.values:
-        deployment.values = chart.merge_values(deployment.values, yaml.safe_load(Path(args.values).read_text()))
+        deployment.values = coalesce_values(deployment.values, yaml.safe_load(Path(args.values).read_text()))
     return deployment
 
 

@@ -7,7 +7,6 @@ starts a server "as the chart would" uses it. Check it again when the pinned cha
 tests/unit/test_harness_chart.py cross-checks it against `helm template` of the stand-in chart.
 """
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.paths import MLFLOW_CHART_VALUES
+from tests.support.schemas import coalesce_values
 
 CHART_NAME = "mlflow"
 APP_VERSION = "3.15.1"  # appVersion of the pinned chart 1.11.5: the PyPI mlflow the harness runs
@@ -30,19 +30,6 @@ class SecretKeyRef:
 
 def chart_defaults(path=MLFLOW_CHART_VALUES):
     return yaml.safe_load(Path(path).read_text()) or {}
-
-
-def merge_values(defaults, overrides):
-    """Helm's coalesce: maps merge recursively, anything else replaces, null deletes a key."""
-    merged = copy.deepcopy(defaults)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_values(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def fullname(values, release):
@@ -107,7 +94,7 @@ def server_command(values, release="mlflow", *, defaults=None, app_version=APP_V
     ``SecretKeyRef`` objects; ``resolve_env`` replaces them. Only the PostgreSQL backend is
     modelled: the roles use nothing else, and anything else raises ValueError.
     """
-    v = merge_values(chart_defaults() if defaults is None else defaults, values)
+    v = coalesce_values(chart_defaults() if defaults is None else defaults, values)
     full = fullname(v, release)
     store = v.get("backendStore", {})
     pg = store.get("postgres", {})
@@ -183,7 +170,7 @@ def server_command(values, release="mlflow", *, defaults=None, app_version=APP_V
 
 def env_secret_data(values, release="mlflow"):
     """Data of the chart's `<fullname>-env-secret` (PG credentials when no existing secret is used)."""
-    v = merge_values(chart_defaults(), values)
+    v = coalesce_values(chart_defaults(), values)
     pg = v.get("backendStore", {}).get("postgres", {})
     if pg.get("enabled") and not v["backendStore"].get("existingDatabaseSecret", {}).get("name"):
         return {"PGUSER": str(pg.get("user", "")), "PGPASSWORD": str(pg.get("password", ""))}

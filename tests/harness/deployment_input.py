@@ -56,10 +56,10 @@ class DeploymentInput:
 
     def with_values(self, **changes):
         """A copy whose Helm values have top-level keys replaced or deep-merged (dict values merge)."""
-        from tests.harness.chart import merge_values
+        from tests.support.schemas import coalesce_values
 
         new = copy.deepcopy(self)
-        new.values = merge_values(new.values, changes)
+        new.values = coalesce_values(new.values, changes)
         return new
 
 

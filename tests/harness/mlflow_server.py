@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.harness import chart, procs
+from tests.support.schemas import coalesce_values
 
 ARTIFACTS_MOUNT = "/mlflow/artifacts"  # the PVC
 METRICS_DIR = "/mlflow/metrics"  # --expose-prometheus writes here (the container's own filesystem)
@@ -56,7 +57,7 @@ class MlflowServer:
         self.values, self.release, self.os_user = values, release, os_user
         self.chart_argv, self.chart_env = chart.server_command(values, release)
         flask_secret = (
-            f"{chart.fullname(chart.merge_values(chart.chart_defaults(), values), release)}-flask-server-secret-key"
+            f"{chart.fullname(coalesce_values(chart.chart_defaults(), values), release)}-flask-server-secret-key"
         )
         self.secrets = {flask_secret: {"MLFLOW_FLASK_SERVER_SECRET_KEY": token.token_hex(16)}, **secrets}
         self.host_map = host_map

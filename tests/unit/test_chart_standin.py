@@ -45,13 +45,6 @@ REFERENCE_VALUES = copy.deepcopy(
 )
 
 
-def _merge(base, override):
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def helm_template(values, *, api_versions=(), release="mlflow", namespace="mlflow", check=True):
     """`helm template` of the stand-in; returns {(kind, name): object} or, with check=False, the process."""
     cmd = [str(HELM), "template", release, str(CHART), "--namespace", namespace, "--values", "-"]
@@ -174,7 +167,7 @@ def test_every_rendered_object_passes_schema_validation():
 
 
 def test_non_proxied_artifacts_give_the_default_artifact_root():
-    values = _merge(REFERENCE_VALUES, {"artifactRoot": {"proxiedArtifactStorage": False}})
+    values = schemas.coalesce_values(REFERENCE_VALUES, {"artifactRoot": {"proxiedArtifactStorage": False}})
     args = container(helm_template(values))["args"]
     assert "--default-artifact-root=/mlflow/artifacts" in args
     assert "--serve-artifacts" not in args
@@ -182,7 +175,7 @@ def test_non_proxied_artifacts_give_the_default_artifact_root():
 
 
 def test_plain_credentials_go_to_the_env_secret_not_the_pod_spec():
-    values = _merge(
+    values = schemas.coalesce_values(
         REFERENCE_VALUES,
         {"backendStore": {"existingDatabaseSecret": {"name": ""}, "postgres": {"user": "u", "password": "p4ss"}}},
     )
@@ -213,7 +206,7 @@ def test_plain_credentials_go_to_the_env_secret_not_the_pod_spec():
     ],
 )
 def test_extra_args_and_flags_become_kebab_case_options(extra_args, extra_flags, log_enabled, expected_tail):
-    values = _merge(REFERENCE_VALUES, {"extraFlags": extra_flags, "log": {"enabled": log_enabled}})
+    values = schemas.coalesce_values(REFERENCE_VALUES, {"extraFlags": extra_flags, "log": {"enabled": log_enabled}})
     values["extraArgs"] = extra_args
     values["serviceMonitor"] = {"enabled": False}
     args = container(helm_template(values))["args"]
@@ -227,7 +220,7 @@ def test_extra_args_and_flags_become_kebab_case_options(extra_args, extra_flags,
 
 def test_service_monitor_needs_the_api_and_the_value():
     assert ("ServiceMonitor", "mlflow") not in helm_template(REFERENCE_VALUES)  # no monitoring.coreos.com/v1
-    off = _merge(REFERENCE_VALUES, {"serviceMonitor": {"enabled": False}})
+    off = schemas.coalesce_values(REFERENCE_VALUES, {"serviceMonitor": {"enabled": False}})
     objects = helm_template(off, api_versions=["monitoring.coreos.com/v1"])
     assert ("ServiceMonitor", "mlflow") not in objects
     assert "--expose-prometheus=/mlflow/metrics" not in container(objects)["args"]
@@ -247,13 +240,13 @@ def test_release_name_and_chart_name_give_the_real_fullname():
     ],
 )
 def test_helm_rejects_what_the_real_schema_rejects(values, message):
-    proc = helm_template(_merge(REFERENCE_VALUES, values), check=False)
+    proc = helm_template(schemas.coalesce_values(REFERENCE_VALUES, values), check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
-    assert schemas.chart_values_errors(_merge(REFERENCE_VALUES, values))
+    assert schemas.chart_values_errors(schemas.coalesce_values(REFERENCE_VALUES, values))
 
 
 def test_features_the_stand_in_does_not_render_fail_loudly():
-    proc = helm_template(_merge(REFERENCE_VALUES, {"ingress": {"enabled": True}}), check=False)
+    proc = helm_template(schemas.coalesce_values(REFERENCE_VALUES, {"ingress": {"enabled": True}}), check=False)
     assert proc.returncode != 0
     assert "stand-in" in proc.stderr and "ingress.enabled" in proc.stderr

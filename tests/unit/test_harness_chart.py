@@ -10,6 +10,7 @@ from tests.harness import chart, converge_input
 from tests.harness.chart import SecretKeyRef
 from tests.harness.deployment_input import intended_input
 from tests.support.paths import REPO_ROOT, tool_env
+from tests.support.schemas import coalesce_values
 
 STAND_IN_CHART = REPO_ROOT / "tests" / "fixtures" / "charts" / "mlflow"
 
@@ -40,7 +41,7 @@ def test_postgres_uses_a_bare_uri_and_libpq_variables_from_the_secret():
 
 
 def test_credentials_in_values_go_through_the_env_secret():
-    values = chart.merge_values(POSTGRES, {"backendStore": {"existingDatabaseSecret": {"name": ""}}})
+    values = coalesce_values(POSTGRES, {"backendStore": {"existingDatabaseSecret": {"name": ""}}})
     _, env = chart.server_command(values, release="ml")
     assert env["PGPASSWORD"] == SecretKeyRef("ml-mlflow-env-secret", "PGPASSWORD")
 
@@ -117,7 +118,7 @@ def _helm_template(values, release="mlflow"):
 
 
 def _defect(**changes):
-    return chart.merge_values(intended_input(password="unused").values, changes)
+    return coalesce_values(intended_input(password="unused").values, changes)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,7 @@ def _defect(**changes):
         intended_input(password="unused").values,
         _defect(artifactRoot={"proxiedArtifactStorage": False}),
         _defect(serverAllowedHosts=["mlflow.example.com"], extraArgs={"workers": "1", "uvicornOpts": "--log-level=debug"}),
-        chart.merge_values(POSTGRES, {"backendStore": {"existingDatabaseSecret": {"name": ""},
+        coalesce_values(POSTGRES, {"backendStore": {"existingDatabaseSecret": {"name": ""},
                                                        "postgres": {"user": "u", "password": "p"}}}),
     ],
     ids=["roles-intent", "non-proxied", "hosts-uvicorn-opts", "credentials-in-values"],

@@ -7,7 +7,8 @@ import tarfile
 import pytest
 import yaml
 
-from tests.support.paths import REPO_ROOT, TOOLS_BIN, VENV_BIN, tool_env
+from tests.support.ansible_run import run_ok
+from tests.support.paths import REPO_ROOT, TOOLS_BIN, VENV_BIN
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
 TARBALL = f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
@@ -15,29 +16,14 @@ TARBALL = f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
 GLIBC_OF_BASE = {"quay.io/centos/centos:stream9": (2, 34), "quay.io/centos/centos:stream10": (2, 39)}
 
 
-def run(cmd):
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=REPO_ROOT,
-        env=tool_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def context(tmp_path_factory):
     # The definition copies the built collection from .cache/build, as `make ee-context` does.
-    run(
+    run_ok(
         [VENV_BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", REPO_ROOT / ".cache" / "build"]
     )
     ctx = tmp_path_factory.mktemp("ee") / "context"
-    run([VENV_BIN / "ansible-builder", "create", "-f", "execution-environment.yml", "-c", ctx])
+    run_ok([VENV_BIN / "ansible-builder", "create", "-f", "execution-environment.yml", "-c", ctx])
     return ctx
 
 

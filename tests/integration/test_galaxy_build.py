@@ -1,11 +1,11 @@
 """Build round trip: the Galaxy artifact a user installs is complete and carries no test tree."""
 
-import subprocess
 import tarfile
 
 import pytest
 import yaml
 
+from tests.support.ansible_run import run_ok
 from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
@@ -14,27 +14,12 @@ MODULES = sorted(p.stem for p in (REPO_ROOT / "plugins" / "modules").glob("*.py"
 MUST_NOT_SHIP = ("tests/", "bench/", "molecule/", ".venv/", ".ci/", ".tools/", ".cache/", ".collections/")
 
 
-def run(cmd, env, cwd=REPO_ROOT):
-    proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}"
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def installed_collection(tmp_path_factory):
     """Build the tarball, install it into an empty collections path, and return both."""
     work = tmp_path_factory.mktemp("galaxy")
     env = tool_env()
-    run([VENV_BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", work / "dist"], env)
+    run_ok([VENV_BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", work / "dist"], env=env)
     tarball = work / "dist" / f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
     assert tarball.is_file()
     installed = work / "collections"
@@ -42,7 +27,7 @@ def installed_collection(tmp_path_factory):
     # link would make ansible-galaxy answer "already installed"). --no-deps: kubernetes.core
     # comes from the venv's `ansible` here (Galaxy is unreachable).
     env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(installed))
-    run([VENV_BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env)
+    run_ok([VENV_BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env=env)
     return tarball, installed, env
 
 
@@ -63,11 +48,11 @@ def test_artifact_has_no_test_tree(installed_collection):
 def test_installed_artifact_lists_and_documents_every_module(installed_collection):
     _, installed, env = installed_collection
     assert (installed / "ansible_collections" / "apocrathia" / "mlflow" / "MANIFEST.json").is_file()
-    listing = run([VENV_BIN / "ansible-doc", "-l", "apocrathia.mlflow"], env)
+    listing = run_ok([VENV_BIN / "ansible-doc", "-l", "apocrathia.mlflow"], env=env)
     assert MODULES, "the collection ships no modules"
     for module in MODULES:
         assert f"apocrathia.mlflow.{module}" in listing
-        doc = run([VENV_BIN / "ansible-doc", f"apocrathia.mlflow.{module}"], env)
+        doc = run_ok([VENV_BIN / "ansible-doc", f"apocrathia.mlflow.{module}"], env=env)
         assert "OPTIONS" in doc and "RETURN VALUES" in doc
 
 
@@ -75,9 +60,9 @@ def test_installed_site_playbook_passes_syntax_check(installed_collection, tmp_p
     _, _, env = installed_collection
     # Run from an empty directory so nothing of the checkout (ansible.cfg, roles/) is used.
     env = {k: v for k, v in env.items() if k != "ANSIBLE_CONFIG"}
-    out = run(
+    out = run_ok(
         [VENV_BIN / "ansible-playbook", "apocrathia.mlflow.site", "--syntax-check", "-i", "localhost,"],
-        env,
+        env=env,
         cwd=tmp_path,
     )
     assert "playbook:" in out and "site.yml" in out, out

@@ -91,3 +91,19 @@ def write_inventory(path, hostvars):
     }
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
     return Path(path)
+
+
+def run_ok(cmd, *, env=None, cwd=REPO_ROOT, timeout=300):
+    """Run a command (stdout and stderr together), assert it succeeded, and return its output."""
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=tool_env() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}"
+    return proc.stdout

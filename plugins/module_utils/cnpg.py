@@ -16,17 +16,6 @@ import math
 import time
 from datetime import datetime, timezone
 
-try:
-    from kubernetes.dynamic.exceptions import DynamicApiError
-except ImportError:
-    # The module reports the missing library through AnsibleK8SModule.requires().
-    DynamicApiError = None
-
-try:
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-except ImportError:
-    Urllib3HTTPError = None
-
 GROUP = "postgresql.cnpg.io"
 VERSION = "v1"
 API_VERSION = GROUP + "/" + VERSION
@@ -285,8 +274,26 @@ def _error_message(body):
     return body.strip()[:500]
 
 
+def _client_error_types():
+    """(DynamicApiError, urllib3 HTTPError), None for a missing library.
+
+    Imported when first needed: the readiness rules above also serve the cnpg_cluster_ready
+    filter on the controller, which should not pay for importing the kubernetes client.
+    """
+    try:
+        from kubernetes.dynamic.exceptions import DynamicApiError
+    except ImportError:  # the modules report the missing library through AnsibleK8SModule
+        DynamicApiError = None
+    try:
+        from urllib3.exceptions import HTTPError as Urllib3HTTPError
+    except ImportError:
+        Urllib3HTTPError = None
+    return DynamicApiError, Urllib3HTTPError
+
+
 def translate_error(error, verb):
     """``ApiError`` for kubernetes client API errors and connection errors; other exceptions unchanged."""
+    DynamicApiError, Urllib3HTTPError = _client_error_types()
     if DynamicApiError is not None and isinstance(error, DynamicApiError):
         return ApiError(error.status, error.reason, _error_message(error.body), verb)
     if isinstance(error, OSError) or (Urllib3HTTPError is not None and isinstance(error, Urllib3HTTPError)):
@@ -385,8 +392,13 @@ class ClusterApi:
         return any((r or {}).get("name") == PLURAL for r in data.get("resources") or [])
 
 
-def call_with_retries(func, max_retries=DEFAULT_MAX_RETRIES, sleep=None, deadline=None, clock=time.monotonic):
-    """Call ``func`` and retry retryable ``ApiError`` (5xx, 429, connection) up to ``max_retries`` times."""
+def call_with_retries(
+    func, max_retries=DEFAULT_MAX_RETRIES, sleep=None, deadline=None, clock=time.monotonic, what=RESOURCE
+):
+    """Call ``func`` and retry retryable ``ApiError`` (5xx, 429, connection) up to ``max_retries`` times.
+
+    ``what`` names the resource in the message of the final failure.
+    """
     sleep = sleep or time.sleep
     failures = 0
     while True:
@@ -398,12 +410,40 @@ def call_with_retries(func, max_retries=DEFAULT_MAX_RETRIES, sleep=None, deadlin
             failures += 1
             if failures > max_retries or (deadline is not None and clock() >= deadline):
                 raise ApiUnavailable(
-                    "The Kubernetes API failed {0} times in a row ({1} {2}): {3}".format(failures, e.verb, RESOURCE, e)
+                    "The Kubernetes API failed {0} times in a row ({1} {2}): {3}".format(failures, e.verb, what, e)
                 ) from e
             delay = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2 ** (failures - 1))
             if deadline is not None:
                 delay = max(0.0, min(delay, deadline - clock()))
             sleep(delay)
+
+
+def connect(module, get_api_client):
+    """kubernetes.core's client (kubeconfig, context, host, api_key, K8S_AUTH_* ...), retried on 5xx.
+
+    ``get_api_client`` is kubernetes.core's function, passed in so tests can replace it.
+    Raises ``WaitError`` with the reason when the API cannot be reached.
+    """
+
+    def attempt():
+        try:
+            return get_api_client(module=module)
+        except Exception as e:  # noqa: BLE001 - discovery errors: retry the transient ones
+            translated = translate_error(e, "discover")
+            if translated is e:
+                raise
+            raise translated from e
+
+    try:
+        return call_with_retries(attempt, what="the API")
+    except ApiUnavailable as e:
+        raise WaitError(
+            "Could not connect to the Kubernetes API after {0} attempts: {1}".format(
+                DEFAULT_MAX_RETRIES + 1, e.__cause__
+            )
+        ) from e
+    except ApiError as e:
+        raise WaitError("Could not connect to the Kubernetes API: {0}".format(e)) from e
 
 
 # --------------------------------------------------------------------------------------------

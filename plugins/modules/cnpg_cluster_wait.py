@@ -249,17 +249,13 @@ timeline:
 import copy
 
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
-    DEFAULT_MAX_RETRIES,
-    ApiError,
-    ApiUnavailable,
     ClusterApi,
     ClusterNotFound,
     ClusterWaiter,
     OperatorNotInstalled,
     WaitError,
-    call_with_retries,
+    connect,
     describe_state,
-    translate_error,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
     AnsibleModule,
@@ -288,32 +284,6 @@ def argspec():
         expected_instances=dict(type="int"),
     )
     return args
-
-
-def connect(module):
-    """kubernetes.core's client (kubeconfig, context, host, api_key, K8S_AUTH_* ...), retried on 5xx."""
-
-    def attempt():
-        try:
-            return get_api_client(module=module)
-        except CoreException:
-            raise
-        except Exception as e:  # noqa: BLE001 - discovery errors: retry the transient ones
-            translated = translate_error(e, "discover")
-            if translated is e:
-                raise
-            raise translated from e
-
-    try:
-        return call_with_retries(attempt)
-    except ApiUnavailable as e:
-        raise WaitError(
-            "Could not connect to the Kubernetes API after {0} attempts: {1}".format(
-                DEFAULT_MAX_RETRIES + 1, e.__cause__
-            )
-        ) from e
-    except ApiError as e:
-        raise WaitError("Could not connect to the Kubernetes API: {0}".format(e)) from e
 
 
 def run(module, waiter):
@@ -362,7 +332,7 @@ def main():
         module.fail_json(msg="expected_instances must be at least 1, got {0}.".format(params["expected_instances"]))
 
     try:
-        client = connect(module)
+        client = connect(module, get_api_client)
     except CoreException as e:
         module.fail_from_exception(e)
     except WaitError as e:

@@ -133,6 +133,7 @@ class ConvergedSite:
     runs: dict = field(default_factory=dict)  # "check", "converge", "idempotence" -> PlaybookRun
     writes: dict = field(default_factory=dict)  # same keys -> list of real write requests
     snapshots: dict = field(default_factory=dict)  # "before", "after_check"
+    requests: dict = field(default_factory=dict)  # same keys as runs -> every request of that run
 
     @property
     def secret_values(self):
@@ -202,6 +203,7 @@ def converged_site():
             run = site.run(verbosity=3, **options)
             site.runs[step] = run
             site.writes[step] = real_writes(emulator)
+            site.requests[step] = list(emulator.requests)
             if run.rc != 0:
                 pytest.fail(f"site.yml {step} run failed (rc={run.rc}):\n{run.output[-6000:]}")
         site.snapshots["after"] = snapshot(emulator)

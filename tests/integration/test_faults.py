@@ -98,8 +98,8 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
         f.latency(0.5, resource="clusters")  # slow responses
         f.add(verb="watch", resource="clusters", nth=2, status=429)
         f.add(verb="watch", resource="clusters", nth=3, status=500)
-        # the artifact PVC: 1st create is the server-side dry run, the 2nd the real one
-        f.add(verb="create", resource="persistentvolumeclaims", nth=2, status=409)
+        # the artifact PVC's create (no dry run before it: the comparison only reads)
+        f.add(verb="create", resource="persistentvolumeclaims", nth=1, status=409)
         f.add(verb="create", resource="deployments", nth=1, status=500, message="etcdserver: request timed out")
 
     started = start_operator_when_waited_for(site.emulator)

@@ -64,6 +64,40 @@ def test_converge_changes_then_second_run_changes_nothing(converged_site):
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}
 
 
+def skipped_every_time(output, task):
+    """Whether `task` (role : name) appears in a -vvv play output and was skipped each time."""
+    lines = output.splitlines()
+    outcomes = []
+    for index, line in enumerate(lines):
+        if line.startswith(f"TASK [apocrathia.mlflow.{task}]"):
+            following = [
+                nxt for nxt in lines[index + 1 : index + 8] if nxt.strip() and not nxt.startswith("task path:")
+            ]
+            outcomes.append(following[0].split(":")[0] if following else "")
+    return bool(outcomes) and set(outcomes) == {"skipping"}, outcomes
+
+
+def test_second_run_only_reads_and_leaves_the_release_alone(converged_site):
+    # Not even a server-side dry run: the roles compare on the client, after one read each.
+    requests = converged_site.requests["idempotence"]
+    assert {r.verb for r in requests} <= {"get", "list"}, sorted({(r.verb, r.path) for r in requests})
+    output = converged_site.runs["idempotence"].output
+    # The release runs this chart with these values already: no schema render, no helm call.
+    # The Cluster was not written and was ready: no wait.
+    for task in (
+        "mlflow_helm : Render the chart with the values to check them against its schema",
+        "mlflow_helm : Install or upgrade the MLflow release",
+        "cnpg_cluster : Wait until the Cluster is ready",
+        "_common : Apply the manifests that differ | cluster.yml.j2, podmonitor.yml.j2, networkpolicy.yml.j2, remove ScheduledBackup",
+    ):
+        skipped, outcomes = skipped_every_time(output, task)
+        assert skipped, (task, outcomes)
+    # The converge did run them (the names above are the tasks' real names).
+    converge = converged_site.runs["converge"].output
+    assert not skipped_every_time(converge, "mlflow_helm : Install or upgrade the MLflow release")[0]
+    assert not skipped_every_time(converge, "cnpg_cluster : Wait until the Cluster is ready")[0]
+
+
 def test_no_secret_value_in_any_output(converged_site):
     for run in converged_site.runs.values():
         assert "-vvv" in run.command

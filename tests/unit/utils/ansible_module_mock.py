@@ -64,3 +64,18 @@ def patched_exit_fail():
     """Patch AnsibleModule.exit_json/fail_json to raise AnsibleExitJson/AnsibleFailJson."""
     with _patched(basic.AnsibleModule, "exit_json", exit_json), _patched(basic.AnsibleModule, "fail_json", fail_json):
         yield
+
+
+def run_main(main, args, check_mode=False):
+    """Run a module's ``main`` with ``args``: ("exit", result) or ("fail", result)."""
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    with set_module_args(args), patched_exit_fail():
+        try:
+            main()
+        except AnsibleExitJson as e:
+            return "exit", e.args[0]
+        except AnsibleFailJson as e:
+            return "fail", e.args[0]
+    raise AssertionError("module returned without exit_json/fail_json")

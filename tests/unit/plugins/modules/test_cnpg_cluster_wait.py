@@ -11,9 +11,9 @@ from ansible_collections.apocrathia.mlflow.plugins.modules import cnpg_cluster_w
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
 from tests.unit.utils.ansible_module_mock import (
-    AnsibleExitJson,
     AnsibleFailJson,
     patched_exit_fail,
+    run_main,
     set_module_args,
 )
 
@@ -65,17 +65,7 @@ def run_module(monkeypatch):
     def run(args, api, check_mode=False):
         monkeypatch.setattr(cnpg_cluster_wait, "get_api_client", lambda module: type("C", (), {"client": None})())
         monkeypatch.setattr(cnpg_cluster_wait, "ClusterApi", lambda client: api)
-        args = dict({"name": "db", "namespace": "ns"}, **args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with set_module_args(args), patched_exit_fail():
-            try:
-                cnpg_cluster_wait.main()
-            except AnsibleExitJson as e:
-                return "exit", e.args[0]
-            except AnsibleFailJson as e:
-                return "fail", e.args[0]
-        raise AssertionError("module returned without exit_json/fail_json")
+        return run_main(cnpg_cluster_wait.main, dict({"name": "db", "namespace": "ns"}, **args), check_mode=check_mode)
 
     return run
 

@@ -115,7 +115,8 @@ def repo_state():
 
     def git(*args):
         out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
-        return out.stdout.strip()
+        # Only the trailing newline: a porcelain line starts with a space for an unstaged change.
+        return out.stdout.rstrip("\n")
 
     changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=normal").splitlines()]
     return {"commit": git("rev-parse", "HEAD"), "uncommitted_paths": changed}

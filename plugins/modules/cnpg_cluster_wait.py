@@ -246,8 +246,6 @@ timeline:
       at: "2026-01-01T00:00:41.900+00:00"
 """
 
-import copy
-
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     ClusterApi,
     ClusterNotFound,
@@ -257,33 +255,24 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     connect,
     describe_state,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
-    AnsibleModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+    CoreException,
+    auth_argspec,
+    k8s_module,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
     get_api_client,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-    AnsibleK8SModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
-)
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(
+    return auth_argspec(
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         timeout=dict(type="int", default=600),
         wait_for_creation=dict(type="bool", default=False),
         expected_instances=dict(type="int"),
     )
-    return args
 
 
 def run(module, waiter):
@@ -324,7 +313,7 @@ def run(module, waiter):
 
 
 def main():
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    module = k8s_module(argspec())
     params = module.params
     if params["timeout"] < 1:
         module.fail_json(msg="timeout must be at least 1 second, got {0}.".format(params["timeout"]))

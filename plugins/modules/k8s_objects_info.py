@@ -219,14 +219,17 @@ in_sync:
   sample: true
 """
 
-import copy
-
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     ApiError,
     WaitError,
     call_with_retries,
     connect,
     translate_error,
+)
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+    CoreException,
+    auth_argspec,
+    k8s_module,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
     comparable,
@@ -235,20 +238,8 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects impo
     object_ref,
     without_managed_fields,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
-    AnsibleModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
-)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
     get_api_client,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-    AnsibleK8SModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
 )
 
 try:
@@ -258,8 +249,7 @@ except ImportError:  # reported by AnsibleK8SModule's requirement check
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(
+    return auth_argspec(
         lookups=dict(
             type="list",
             elements="dict",
@@ -273,7 +263,6 @@ def argspec():
         ),
         definitions=dict(type="list", elements="dict", default=[]),
     )
-    return args
 
 
 class ObjectReader:
@@ -378,7 +367,7 @@ def run(module, reader):
 
 
 def main():
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    module = k8s_module(argspec())
     try:
         client = connect(module, get_api_client)
         module.exit_json(**run(module, ObjectReader(client)))

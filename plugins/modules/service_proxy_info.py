@@ -140,23 +140,15 @@ url:
   sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
 """
 
-import copy
 import json
 
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import (
-    AnsibleModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
-    AUTH_ARG_SPEC,
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+    CoreException,
+    auth_argspec,
+    k8s_module,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
     get_api_client,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
-    AnsibleK8SModule,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
-    CoreException,
 )
 
 try:
@@ -166,8 +158,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
 
 
 def argspec():
-    args = copy.deepcopy(AUTH_ARG_SPEC)
-    args.update(
+    return auth_argspec(
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         port=dict(type="str", default=""),
@@ -176,7 +167,6 @@ def argspec():
         request_timeout=dict(type="int", default=10),
         max_body=dict(type="int", default=1024),
     )
-    return args
 
 
 def proxy_path(namespace, name, port, scheme, path):
@@ -219,7 +209,7 @@ def get(dynamic_client, url, timeout):
 
 
 def main():
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argspec(), supports_check_mode=True)
+    module = k8s_module(argspec())
     params = module.params
     if params["request_timeout"] < 1:
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))

@@ -62,6 +62,12 @@ options:
       namespace:
         description: Namespace of the object; leave out for cluster-scoped kinds.
         type: str
+  metadata_only:
+    description:
+      - Return only C(apiVersion), C(kind) and C(metadata) of the objects in RV(lookups[].resources), for
+        example to learn whether Secrets exist without their data reaching the result.
+    type: bool
+    default: false
   definitions:
     description:
       - Manifests to compare with the cluster, each a complete object with C(apiVersion), C(kind)
@@ -261,6 +267,7 @@ def argspec():
                 namespace=dict(type="str"),
             ),
         ),
+        metadata_only=dict(type="bool", default=False),
         definitions=dict(type="list", elements="dict", default=[]),
     )
 
@@ -329,6 +336,8 @@ def run(module, reader):
     lookups = []
     for entry in params["lookups"]:
         api_found, objects = reader.read(entry["api_version"], entry["kind"], entry["name"], entry["namespace"])
+        if params["metadata_only"]:
+            objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
         lookups.append(
             dict(
                 api_version=entry["api_version"],

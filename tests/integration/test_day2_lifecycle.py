@@ -279,6 +279,32 @@ def test_rotation_ha_allowed_upgrades_snapshots_and_policies_off(day2):
     assert real_writes(emu) == [], [(w.verb, w.path) for w in real_writes(emu)]
     assert_no_secrets(again.output, leaks)
 
+    # Backups switched off: the schedule goes, a backup it took (owned by it, backupOwnerReference
+    # self) stays, and so does its snapshot's owner chain.
+    emu.create(
+        {
+            "apiVersion": CNPG,
+            "kind": "Backup",
+            "metadata": {
+                "name": "mlflow-postgres-20261126030000",
+                "namespace": NS,
+                "ownerReferences": [
+                    {
+                        "apiVersion": CNPG,
+                        "kind": "ScheduledBackup",
+                        "name": "mlflow-postgres",
+                        "uid": scheduled["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {"cluster": {"name": "mlflow-postgres"}, "method": "volumeSnapshot"},
+        }
+    )
+    off = day2.playbook_run(extra_vars={**extra_vars, "cnpg_cluster_backup_method": "none"}, env=env, verbosity=0)
+    assert off.rc == 0, off.output[-4000:]
+    assert emu.get(CNPG, "ScheduledBackup", "mlflow-postgres", NS) is None
+    assert emu.get(CNPG, "Backup", "mlflow-postgres-20261126030000", NS) is not None
+
 
 # --- a failed upgrade rolls back ---------------------------------------------------------------
 def test_a_failed_helm_upgrade_is_rolled_back_and_the_play_says_so(day2):

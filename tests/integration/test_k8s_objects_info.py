@@ -101,6 +101,20 @@ def test_lookups_answer_for_missing_kinds_missing_objects_and_lists(kube_emulato
     assert all("managedFields" not in sc["metadata"] for sc in classes["resources"])
 
 
+def test_metadata_only_tells_existence_without_the_data(kube_emulator):
+    emu = kube_emulator
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    emu.create(copy.deepcopy(SECRET))
+    lookup = {"api_version": "v1", "kind": "Secret", "name": "db-app", "namespace": NS}
+    kind, result = run_module(emu, lookups=[lookup], metadata_only=True)
+    assert kind == "exit", result
+    (found,) = result["lookups"][0]["resources"]
+    assert set(found) == {"apiVersion", "kind", "metadata"} and found["metadata"]["name"] == "db-app"
+    assert "correct-horse-battery" not in str(result) and "Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5" not in str(result)
+    kind, result = run_module(emu, lookups=[lookup])
+    assert "data" in result["lookups"][0]["resources"][0]
+
+
 def test_server_errors_are_retried_and_forbidden_fails_with_the_reason(kube_emulator):
     emu = kube_emulator
     emu.faults.add(verb="get", resource="secrets", status=503, times=2)

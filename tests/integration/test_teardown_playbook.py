@@ -18,6 +18,12 @@ ARTIFACTS_PVC = ("PersistentVolumeClaim", NS, "mlflow-artifacts-pvc")
 SECRET = ("Secret", NS, "mlflow-secrets")
 BLUEPRINT = ("ConfigMap", NS, "authentik-blueprint-mlflow")
 CLUSTER = ("Cluster", NS, "mlflow-postgres")
+# What the roles made beside the release and the Cluster (the converged site has no backups and one replica).
+COMPANIONS = {
+    ("PodMonitor", NS, "mlflow-postgres"),
+    ("NetworkPolicy", NS, "mlflow-postgres"),
+    ("NetworkPolicy", NS, "mlflow"),
+}
 DATA = {PG_PVC, ARTIFACTS_PVC, SECRET}
 
 
@@ -49,7 +55,7 @@ def removable(emulator):
             "mlflow",
         ):
             roots.add(meta["uid"])
-        if key in (BLUEPRINT, CLUSTER):
+        if key in (BLUEPRINT, CLUSTER, ("ScheduledBackup", NS, "mlflow-postgres")) or key in COMPANIONS:
             roots.add(meta["uid"])
     allowed, grew = set(roots), True
     while grew:
@@ -88,6 +94,9 @@ def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
         "Helm release mlflow/mlflow",
         "ConfigMap mlflow/authentik-blueprint-mlflow",
         "Cluster mlflow/mlflow-postgres",
+        "PodMonitor mlflow/mlflow-postgres",
+        "NetworkPolicy mlflow/mlflow-postgres",
+        "NetworkPolicy mlflow/mlflow",
     ):
         assert line in removed
     for line in (
@@ -103,6 +112,34 @@ def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
 
 
 def test_teardown_removes_release_blueprint_and_cluster_and_keeps_the_data(site):
+    # A backup schedule and a backup it took (owned by it, as with backupOwnerReference: self):
+    # the schedule goes, the backup stays.
+    schedule = site.emulator.create(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "ScheduledBackup",
+            "metadata": {"name": "mlflow-postgres", "namespace": NS},
+            "spec": {
+                "schedule": "0 0 3 * * *",
+                "cluster": {"name": "mlflow-postgres"},
+                "method": "volumeSnapshot",
+                "backupOwnerReference": "self",
+            },
+        }
+    )
+    owner = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup", "name": "mlflow-postgres"}
+    site.emulator.create(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Backup",
+            "metadata": {
+                "name": "mlflow-postgres-20261126030000",
+                "namespace": NS,
+                "ownerReferences": [{**owner, "uid": schedule["metadata"]["uid"]}],
+            },
+            "spec": {"cluster": {"name": "mlflow-postgres"}, "method": "volumeSnapshot"},
+        }
+    )
     before = object_keys(site.emulator)
     allowed = removable(site.emulator)
     pg_pvc_uid = site.emulator.get("v1", "PersistentVolumeClaim", PG_PVC[2], NS)["metadata"]["uid"]
@@ -111,27 +148,48 @@ def test_teardown_removes_release_blueprint_and_cluster_and_keeps_the_data(site)
     after = object_keys(site.emulator)
     gone = before - after
     assert {BLUEPRINT, CLUSTER, ("Deployment", NS, "mlflow"), ("Service", NS, "mlflow-postgres-rw")} <= gone
+    assert COMPANIONS | {("ScheduledBackup", NS, "mlflow-postgres")} <= gone
+    backup = site.emulator.get("postgresql.cnpg.io/v1", "Backup", "mlflow-postgres-20261126030000", NS)
+    assert backup is not None, "the Backup went with its ScheduledBackup"
     assert not any(k[0] == "Secret" and k[2].startswith("sh.helm.release.v1.mlflow.") for k in after)
     assert gone <= allowed, f"removed objects teardown does not own: {sorted(gone - allowed)}"
     assert DATA <= after
     # the same volume, no longer owned by the Cluster
     pvc = site.emulator.get("v1", "PersistentVolumeClaim", PG_PVC[2], NS)
     assert pvc["metadata"]["uid"] == pg_pvc_uid and not pvc["metadata"].get("ownerReferences")
-    assert {("Namespace", None, NS), ("PodMonitor", NS, "mlflow-postgres")} <= after
+    assert ("Namespace", None, NS) in after
     assert ("Deployment", "authentik", "ak-outpost-mlflow-outpost") in after
     assert_no_secrets(run.output, site.secrets)
 
 
 def test_purge_with_confirmation_deletes_the_data_and_nothing_else(site):
+    # The object store credentials the roles copy from 1Password (barman backups, artifacts in a
+    # bucket) go with the data; the converged site has none, so they are made here as the roles would.
+    credentials = {
+        "mlflow-postgres-backup-credentials": "barman-key-Y6Qe",
+        "mlflow-artifacts-credentials": "s3-key-Pn7w",
+    }
+    for name, value in credentials.items():
+        site.emulator.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": NS},
+                "stringData": {"KEY": value},
+            }
+        )
     before = object_keys(site.emulator)
     site.emulator.reset_requests()
     run = site.run("teardown.yml", extra_vars={"purge_data": True, "teardown_confirm_namespace": NS}, verbosity=3)
     assert run.rc == 0, run.output[-3000:]
-    assert before - object_keys(site.emulator) == DATA
+    assert before - object_keys(site.emulator) == DATA | {("Secret", NS, name) for name in credentials}
     assert sorted((r.resource, r.name) for r in deletes(site.emulator)) == [
         ("persistentvolumeclaims", "mlflow-artifacts-pvc"),
         ("persistentvolumeclaims", "mlflow-postgres-1"),
+        ("secrets", "mlflow-artifacts-credentials"),
+        ("secrets", "mlflow-postgres-backup-credentials"),
         ("secrets", "mlflow-secrets"),
     ]
+    assert_no_secrets(run.output, list(credentials.values()))
     assert ("Namespace", None, NS) in object_keys(site.emulator)
     assert_no_secrets(run.output, site.secrets)

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -110,6 +111,19 @@ def without_managed_fields(obj):
         obj = dict(obj)
         obj["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
     return obj
+
+
+def object_not_found(body, name):
+    """Whether a 404 answer says that object ``name`` does not exist (its Status names it), rather
+    than that the server does not serve the kind at all."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body or "")
+    except ValueError:
+        return False
+    details = status.get("details") if isinstance(status, dict) else None
+    return isinstance(details, dict) and details.get("name") == name
 
 
 def object_ref(kind, name, namespace):

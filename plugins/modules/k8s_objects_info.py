@@ -241,6 +241,7 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects impo
     comparable,
     describe,
     differences,
+    object_not_found,
     object_ref,
     without_managed_fields,
 )
@@ -278,6 +279,7 @@ class ObjectReader:
     def __init__(self, client):
         self.client = client
         self._resources = {}
+        self._discovery_refreshed = False
 
     def resource(self, api_version, kind):
         key = (api_version, kind)
@@ -287,6 +289,15 @@ class ObjectReader:
             except (ResourceNotFoundError, ResourceNotUniqueError):
                 self._resources[key] = None
         return self._resources[key]
+
+    def _refresh_discovery(self, api_version, kind):
+        """The resource after discovery is read again (once per run): kubernetes.core keeps
+        discovery in a file cache, which still lists a kind whose CRD has been removed."""
+        if not self._discovery_refreshed:
+            self.client.client.resources.invalidate_cache()
+            self._discovery_refreshed = True
+            self._resources.clear()
+        return self.resource(api_version, kind)
 
     def read(self, api_version, kind, name=None, namespace=None):
         """(api_found, [objects]) for one object, or for every object of the kind without a name."""
@@ -299,11 +310,16 @@ class ObjectReader:
         if namespace and resource.namespaced:
             params["namespace"] = namespace
         what = describe(api_version, kind, name, namespace)
+        kind_gone = []
 
         def attempt():
             try:
                 return self.client.get(resource, **params)
-            except NotFoundError:
+            except NotFoundError as e:
+                # A missing object's 404 names it; a 404 that does not is a kind the server
+                # no longer serves (the discovery cache was stale).
+                if not (name and object_not_found(e.body, name)):
+                    kind_gone.append(True)
                 return None
             except Exception as e:  # noqa: BLE001 - API and connection errors become ApiError
                 translated = translate_error(e, "read")
@@ -312,6 +328,10 @@ class ObjectReader:
                 raise translated from e
 
         found = call_with_retries(attempt, what=what)
+        if kind_gone and not self._discovery_refreshed:
+            if self._refresh_discovery(api_version, kind) is None:
+                return False, []
+            return self.read(api_version, kind, name, namespace)
         if found is None:
             return True, []
         found = found.to_dict()

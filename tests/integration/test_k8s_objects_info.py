@@ -115,6 +115,18 @@ def test_metadata_only_tells_existence_without_the_data(kube_emulator):
     assert "data" in result["lookups"][0]["resources"][0]
 
 
+def test_a_removed_crd_is_reported_missing_despite_the_discovery_cache(kube_emulator):
+    # kubernetes.core caches discovery in a file per API server; the first call fills it.
+    emu = kube_emulator
+    lookup = {"api_version": "monitoring.coreos.com/v1", "kind": "PodMonitor", "name": "db", "namespace": NS}
+    kind, result = run_module(emu, lookups=[lookup])
+    assert kind == "exit" and result["lookups"][0]["api_found"] is True, result
+    emu.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", "podmonitors.monitoring.coreos.com")
+    kind, result = run_module(emu, lookups=[lookup])
+    assert kind == "exit", result
+    assert result["lookups"][0]["api_found"] is False
+
+
 def test_server_errors_are_retried_and_forbidden_fails_with_the_reason(kube_emulator):
     emu = kube_emulator
     emu.faults.add(verb="get", resource="secrets", status=503, times=2)

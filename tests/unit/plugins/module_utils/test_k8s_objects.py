@@ -4,6 +4,7 @@ import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
     comparable,
     differences,
+    object_not_found,
     object_ref,
     quantity_value,
     without_managed_fields,
@@ -106,3 +107,14 @@ def test_managed_fields_are_dropped_and_refs_name_the_object():
     assert "managedFields" not in without_managed_fields(live())["metadata"]
     assert object_ref("Cluster", "db", "mlflow") == "Cluster mlflow/db"
     assert object_ref("Namespace", "mlflow", "") == "Namespace mlflow"
+
+
+def test_a_404_naming_the_object_is_a_missing_object_not_a_missing_kind():
+    missing = b'{"kind": "Status", "reason": "NotFound", "details": {"name": "db", "kind": "secrets"}}'
+    assert object_not_found(missing, "db") is True
+    assert object_not_found(missing, "other") is False
+    assert (
+        object_not_found('{"kind": "Status", "message": "the server could not find the requested resource"}', "db")
+        is False
+    )
+    assert object_not_found("404 page not found", "db") is False

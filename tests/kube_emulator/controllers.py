@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import yaml
 
+from .cnpg_webhook import default_cluster
 from .errors import ApiError
 from .store import Selector, WriteOptions, clone, parse_label_selector
 
@@ -123,6 +124,12 @@ class CnpgController(Controller):
         super().__init__(emulator, enabled)
         self.delay = delay
         self._failure = None  # (phase, reason, remaining or None)
+        # The operator's defaulting webhook (cnpg_webhook.py): on while the controller is.
+        self.store.mutators.setdefault(("postgresql.cnpg.io", "clusters"), []).append(self.admit)
+
+    def admit(self, obj, old):
+        if self.enabled:
+            default_cluster(obj)
 
     def fail_with(self, phase, reason, times=None):
         """Clusters end in `phase` with `reason` instead of becoming healthy (`times` clusters, or all)."""

@@ -12,7 +12,8 @@ from importlib.resources import files
 import jsonschema
 from referencing import Registry, Resource
 
-K8S_SCHEMA_VERSION = "v1.32.0"
+from .version import SCHEMA_VERSION as K8S_SCHEMA_VERSION
+
 _DEFS_URI = "https://kubernetes.io/api/_definitions.json"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

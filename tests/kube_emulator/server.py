@@ -15,9 +15,13 @@ from . import protobuf
 from .errors import ApiError
 from .faults import RequestRecord
 from .store import IGNORE, STRICT, WARN, Selector, WriteOptions
+from .version import KUBERNETES_VERSION
 
-K8S_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kube-emulator"}
-K8S_VERSION.update(gitTreeState="clean", buildDate="2024-12-11T00:00:00Z", goVersion="go1.23.3", compiler="gc")
+# The version of the kind node image the kind scenario pins (version.py); buildDate and goVersion
+# are placeholders (nothing here reads them).
+_MAJOR, _MINOR, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+K8S_VERSION = {"major": _MAJOR, "minor": _MINOR, "gitVersion": KUBERNETES_VERSION, "gitCommit": "kube-emulator"}
+K8S_VERSION.update(gitTreeState="clean", buildDate="2026-05-01T00:00:00Z", goVersion="go1.26.2", compiler="gc")
 K8S_VERSION["platform"] = "linux/amd64"
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 PATCH_TYPES = {

@@ -124,6 +124,9 @@ class Store:
         self.compacted = 0  # watches from before this resourceVersion get 410 Gone
         self.watchers = []
         self.listeners = []  # callables (event_type, rt, obj), run under the lock: schedule, don't block
+        # Mutating admission (a webhook's defaulting): rt.key -> callables (obj, old) that change obj
+        # in place, run after the schema's defaults and before validation, on create and update.
+        self.mutators = {}
         for rt in BUILTINS:
             self.register(rt)
 
@@ -237,6 +240,11 @@ class Store:
                 options.warnings += [f'unknown field "{f}"' for f in unknown]
             if rt.schema is not None:
                 self.schemas.default(obj, root)
+        mutators = self.mutators.get(rt.key, ())
+        for mutate in mutators:
+            mutate(obj, old)
+        if mutators and root is not None and rt.schema is not None:
+            self.schemas.default(obj, root)  # the API server defaults a webhook's output again
         apply_defaults(rt.kind, obj, old)
         causes = self.schemas.validate(rt, obj)
         if causes:

@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.integration.emulator.conftest import raw
 from tests.kube_emulator import protobuf
+from tests.kube_emulator.version import KUBERNETES_VERSION
 
 
 def _cm(name, namespace="default", labels=None, data=None):
@@ -36,7 +37,7 @@ def _deployment(name, image="nginx:1.27", env=None, namespace="default"):
 
 
 def test_discovery_and_version(api, kube_emulator):
-    assert client.VersionApi(api).get_code().git_version == "v1.32.0"
+    assert client.VersionApi(api).get_code().git_version == KUBERNETES_VERSION
     groups = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
     assert groups["postgresql.cnpg.io"].preferred_version.version == "v1"
     assert groups["gateway.networking.k8s.io"].preferred_version.version == "v1"

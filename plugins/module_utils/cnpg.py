@@ -23,7 +23,7 @@ KIND = "Cluster"
 PLURAL = "clusters"
 RESOURCE = PLURAL + "." + GROUP
 
-# Exact strings from cloudnative-pg v1.30.0 api/v1/cluster_types.go (../shared/schemas/NOTES.md).
+# Exact strings from cloudnative-pg v1.30.0 api/v1/cluster_types.go (the Phase* constants).
 PHASE_HEALTHY = "Cluster in healthy state"
 
 # Phases the operator does not leave without a change from a human: waiting is pointless.

@@ -4,8 +4,12 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# ../shared/schemas beside the checkout (as laid out for developers and CI); overridable.
-SCHEMAS_DIR = Path(os.environ.get("SHARED_SCHEMAS_DIR", REPO_ROOT.parent / "shared" / "schemas")).resolve()
+# SHARED_SCHEMAS_DIR when set; else ../shared/schemas beside the checkout when it exists; else
+# .cache/schemas, where `make schemas` (scripts/fetch_schemas.py, pinned and checked) lays them out.
+_BESIDE = REPO_ROOT.parent / "shared" / "schemas"
+SCHEMAS_DIR = Path(
+    os.environ.get("SHARED_SCHEMAS_DIR") or (_BESIDE if _BESIDE.is_dir() else REPO_ROOT / ".cache" / "schemas")
+).resolve()
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 COLLECTIONS_PATH = REPO_ROOT / ".collections"

@@ -1,7 +1,5 @@
 """Pure readiness logic and the watch loop of module_utils/cnpg.py, against a scripted fake API."""
 
-import re
-
 import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import cnpg
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
@@ -21,8 +19,6 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     summarize,
     terminal_phase,
 )
-
-from tests.support import paths
 
 
 def cluster(
@@ -111,11 +107,38 @@ def test_expected_instances_overrides_spec():
     assert summarize(obj, expected_instances=2)["instances"] == 2
 
 
+# Every Cluster phase string of CloudNativePG v1.30.0, api/v1/cluster_types.go (the Phase* constants,
+# commit 4b5e244a7d031f67e025c83c1555e7726ecbbfa1), copied verbatim.
+CNPG_1_30_PHASES = {
+    "PhaseSwitchover": "Switchover in progress",
+    "PhaseFailOver": "Failing over",
+    "PhaseFirstPrimary": "Setting up primary",
+    "PhaseCreatingReplica": "Creating a new replica",
+    "PhaseUpgrade": "Upgrading cluster",
+    "PhaseMajorUpgrade": "Upgrading Postgres major version",
+    "PhaseUpgradeDelayed": "Cluster upgrade delayed",
+    "PhaseWaitingForUser": "Waiting for user action",
+    "PhaseInplacePrimaryRestart": "Primary instance is being restarted in-place",
+    "PhaseInplaceDeletePrimaryRestart": "Primary instance is being restarted without a switchover",
+    "PhaseHealthy": "Cluster in healthy state",
+    "PhaseUnknownPlugin": "Cluster cannot proceed to reconciliation due to an unknown plugin being required",
+    "PhaseFailurePlugin": "Cluster cannot proceed to reconciliation due to an error while interacting with plugins",
+    "PhaseImageCatalogError": "Cluster has incomplete or invalid image catalog",
+    "PhaseUnrecoverable": "Cluster is unrecoverable and needs manual intervention",
+    "PhaseArchitectureBinaryMissing": "Cluster cannot execute instance online upgrade due to missing architecture binary",
+    "PhaseWaitingForInstancesToBeActive": "Waiting for the instances to become active",
+    "PhaseOnlineUpgrading": "Online upgrade in progress",
+    "PhaseApplyingConfiguration": "Applying configuration",
+    "PhaseReplicaClusterPromotion": "Promoting to primary cluster",
+    "PhaseCannotCreateClusterObjects": "Unable to create required cluster objects",
+    "PhaseDefinitionInvalid": "Invalid cluster definition",
+}
+
+
 def test_terminal_phases_are_the_exact_cnpg_strings():
-    """Every terminal phase appears verbatim in the phase table of the shared NOTES.md (CNPG v1.30.0)."""
-    notes = (paths.SCHEMAS_DIR / "NOTES.md").read_text()
-    strings = set(re.findall(r"^\| Phase\w+ \| `([^`]+)` \|$", notes, flags=re.M))
-    assert PHASE_HEALTHY in strings
+    """Every terminal phase is one of CloudNativePG 1.30's phase strings, verbatim."""
+    strings = set(CNPG_1_30_PHASES.values())
+    assert PHASE_HEALTHY == CNPG_1_30_PHASES["PhaseHealthy"]
     assert set(TERMINAL_PHASES) <= strings
     assert len(TERMINAL_PHASES) == 6
 

@@ -7,23 +7,33 @@ VENV := $(ROOT)/.venv
 export PATH := $(VENV)/bin:$(ROOT)/.tools/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
-export SHARED_SCHEMAS_DIR ?= $(abspath $(ROOT)/../shared/schemas)
+# The real schemas the tests read: ../shared/schemas beside the checkout when there is one, else
+# .cache/schemas, which `make schemas` lays out (pinned upstream files, checked; tests/support/paths.py).
+SHARED_SCHEMAS_DIR ?= $(if $(wildcard $(ROOT)/../shared/schemas),$(abspath $(ROOT)/../shared/schemas),$(ROOT)/.cache/schemas)
+export SHARED_SCHEMAS_DIR
 PYTEST_ARGS ?=
 
 # The venv's Python version, for ansible-test (read when a recipe runs, after setup).
 PYVER = $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: help setup test lint unit integration sanity demo demo-down build ee-context bench changelog clean
+.PHONY: help setup schemas test lint unit integration sanity ci-local demo demo-down build ee-context bench changelog clean
 
 help:
 	@echo "make demo        deploy MLflow (kind when Docker is there, else the emulated cluster)"
 	@echo "make demo-down   stop everything make demo started"
 	@echo "make test        lint + unit + integration (sets itself up on first run)"
 	@echo "make lint | unit | integration | sanity | build | ee-context | bench | changelog"
+	@echo "make schemas     lay out the pinned schemas in SHARED_SCHEMAS_DIR (checked; downloaded when missing)"
+	@echo "make ci-local    the GitHub workflow's jobs one after another, as the runner runs them, minus Docker"
 
 # Re-checked every time (fast when nothing changed): venv, pins, helm, PostgreSQL.
 setup:
 	@scripts/bootstrap.sh
+
+# Only the standard library: the workflow runs it before `make setup`.
+schemas:
+	@python3 scripts/fetch_schemas.py "$(SHARED_SCHEMAS_DIR)" --check 2>/dev/null \
+	  || python3 scripts/fetch_schemas.py "$(SHARED_SCHEMAS_DIR)"
 
 test: setup
 	@$(MAKE) --no-print-directory lint unit integration
@@ -33,6 +43,7 @@ lint: setup
 	ruff check .
 	ruff format --check .
 	ansible-lint --profile production --offline
+	zizmor --offline --persona pedantic .github/workflows
 	antsibull-changelog lint
 	@$(MAKE) --no-print-directory sanity
 
@@ -58,6 +69,11 @@ unit: setup
 
 integration: setup
 	scripts/integration.sh $(PYTEST_ARGS)
+
+# .github/workflows/ci.yml's jobs in a copy of the checkout laid out like a runner's workspace (no
+# ../shared); CI_LOCAL_ARGS e.g. "--job unit" or "--schemas-from DIR" (no network). See the script.
+ci-local:
+	python3 scripts/ci_local.py $(CI_LOCAL_ARGS)
 
 demo: setup
 	@scripts/demo.sh up

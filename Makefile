@@ -72,8 +72,8 @@ integration: setup
 
 # .github/workflows/ci.yml's jobs in a copy of the checkout laid out like a runner's workspace (no
 # ../shared); CI_LOCAL_ARGS e.g. "--job unit" or "--schemas-from DIR" (no network). See the script.
-ci-local:
-	python3 scripts/ci_local.py $(CI_LOCAL_ARGS)
+ci-local: setup
+	$(VENV)/bin/python scripts/ci_local.py $(CI_LOCAL_ARGS)
 
 demo: setup
 	@scripts/demo.sh up

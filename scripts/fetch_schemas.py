@@ -10,12 +10,14 @@ from this tree, so they are checked the same way.
 
 Usage:
   scripts/fetch_schemas.py DEST_DIR               download from raw.githubusercontent.com
-  scripts/fetch_schemas.py DEST_DIR --from DIR    copy from a local tree (a mirror), same checks
+  scripts/fetch_schemas.py DEST_DIR --from DIR    copy from a local tree (a mirror), same checks;
+                                                  FETCH_SCHEMAS_FROM=DIR does the same
   scripts/fetch_schemas.py DEST_DIR --check       only check DEST_DIR (exit 1 when anything differs)
 """
 
 import argparse
 import hashlib
+import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -181,7 +183,13 @@ def entries():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", nargs="?", default="../shared/schemas", type=Path)
-    parser.add_argument("--from", dest="source", type=Path, help="copy from this local tree instead of downloading")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=os.environ.get("FETCH_SCHEMAS_FROM") or None,
+        help="copy from this local tree instead of downloading (default: $FETCH_SCHEMAS_FROM)",
+    )
     parser.add_argument("--check", action="store_true", help="only check the files already in DEST")
     args = parser.parse_args(argv)
     listed = {relative for relative, *_ in entries()}

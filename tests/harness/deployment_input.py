@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 from tests.support import reference
 
 EXTERNAL_HOST = "mlflow.gateway.services.apocrathia.com"
+# CloudNativePG 1.30's logging defaults (CnpgConfigurationSettings in pkg/postgres/configuration.go).
+POD_LOGGING_PARAMETERS = frozenset(
+    (
+        "logging_collector",
+        "log_destination",
+        "log_directory",
+        "log_filename",
+        "log_rotation_age",
+        "log_rotation_size",
+        "log_truncate_on_rotation",
+    )
+)
 NAMESPACE = "mlflow"
 
 
@@ -29,7 +41,16 @@ class DeploymentInput:
 
     @property
     def pg_parameters(self):
-        return dict((self.cluster_spec.get("postgresql") or {}).get("parameters") or {})
+        """The Cluster's parameters for the local server, less the pod's own logging set-up.
+
+        CloudNativePG's defaulting webhook adds its logging defaults to every Cluster (logging
+        collector on, csvlog into /controller/log: tests/kube_emulator/cnpg_webhook.py); in the pod
+        the instance manager reads that pipe and writes the lines to the container's stdout
+        (pkg/management/postgres/logpipe/logpipe.go at v1.30.0). The local server has no
+        /controller and logs to its own file instead, so those settings are left out.
+        """
+        parameters = dict((self.cluster_spec.get("postgresql") or {}).get("parameters") or {})
+        return {name: value for name, value in parameters.items() if name not in POD_LOGGING_PARAMETERS}
 
     @property
     def initdb(self):

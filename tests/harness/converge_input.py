@@ -6,7 +6,9 @@
   (the values) and `manifest` (what helm rendered);
 - the CNPG Cluster `mlflow-postgres` (spec.postgresql.parameters, spec.bootstrap.initdb);
 - the authentik blueprint ConfigMap's proxy provider (internal_host, external_host,
-  intercept_header_auth), which the outpost stand-in follows.
+  intercept_header_auth), which the outpost stand-in follows;
+- the MLflow Deployment with the ConfigMaps and Secrets of its namespace (pod.from_cluster):
+  what the MLflow process is started from.
 Nothing here is a hand-written copy of those values.
 """
 
@@ -17,7 +19,7 @@ import json
 import yaml
 from kubernetes import client, config
 
-from tests.harness.chart import SecretKeyRef
+from tests.harness import pod
 from tests.harness.deployment_input import DeploymentInput
 
 CNPG = {"group": "postgresql.cnpg.io", "version": "v1", "plural": "clusters"}
@@ -101,6 +103,7 @@ def read_converge(
         namespace=namespace,
         release=release,
         source=f"converge ({kubeconfig})",
+        workload=pod.from_cluster(kubeconfig, namespace, release_deployment_name(stored)),
         extra={
             # hooks (the flask secret) are stored apart from the manifest
             "helm_manifest": "\n---\n".join(
@@ -112,45 +115,9 @@ def read_converge(
     )
 
 
-def rendered_container(manifest, name="mlflow"):
-    """The MLflow container of the Deployment helm rendered (from the release's manifest)."""
-    for doc in yaml.safe_load_all(manifest or ""):
+def release_deployment_name(stored):
+    """The name of the Deployment helm rendered in the release (the chart's fullname)."""
+    for doc in yaml.safe_load_all(stored.get("manifest") or ""):
         if doc and doc.get("kind") == "Deployment":
-            for container in doc["spec"]["template"]["spec"]["containers"]:
-                if container.get("name") == name:
-                    return container
-    return None
-
-
-def rendered_command(manifest, name="mlflow"):
-    """(argv, env) of the rendered MLflow container, in the shape `chart.server_command` returns.
-
-    env follows Kubernetes precedence: envFrom sources in order (ConfigMap data as values,
-    Secret keys as SecretKeyRef), then the container's env list. Only objects rendered in
-    the same manifest are resolved; a Secret from elsewhere stays a SecretKeyRef.
-    """
-    docs = [d for d in yaml.safe_load_all(manifest or "") if d]
-    configmaps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d.get("kind") == "ConfigMap"}
-    secrets = {
-        d["metadata"]["name"]: sorted({*(d.get("data") or {}), *(d.get("stringData") or {})})
-        for d in docs
-        if d.get("kind") == "Secret"
-    }
-    container = rendered_container(manifest, name)
-    if container is None:
-        raise LookupError(f"no Deployment container {name!r} in the manifest")
-    argv = list(container.get("command") or []) + [str(a) for a in container.get("args") or []]
-    env = {}
-    for source in container.get("envFrom") or []:
-        if "configMapRef" in source:
-            env.update({k: str(v) for k, v in configmaps.get(source["configMapRef"]["name"], {}).items()})
-        elif "secretRef" in source:
-            secret = source["secretRef"]["name"]
-            env.update({k: SecretKeyRef(secret, k) for k in secrets.get(secret, [])})
-    for item in container.get("env") or []:
-        if "value" in item:
-            env[item["name"]] = str(item["value"])
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            env[item["name"]] = SecretKeyRef(ref["name"], ref["key"])
-    return argv, env
+            return doc["metadata"]["name"]
+    raise LookupError("the helm release renders no Deployment")

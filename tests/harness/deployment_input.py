@@ -38,6 +38,9 @@ class DeploymentInput:
     release: str = "mlflow"
     source: str = "intended"
     extra: dict = field(default_factory=dict, repr=False)
+    # The Deployment and its ConfigMaps/Secrets as the cluster holds them (pod.from_cluster);
+    # None when the values were changed here or never converged: then `helm template` renders it.
+    workload: object = field(default=None, repr=False)
 
     @property
     def pg_parameters(self):
@@ -76,12 +79,25 @@ class DeploymentInput:
         return self.values["backendStore"]["postgres"]["host"]
 
     def with_values(self, **changes):
-        """A copy whose Helm values have top-level keys replaced or deep-merged (dict values merge)."""
+        """A copy whose Helm values have top-level keys replaced or deep-merged (dict values merge).
+
+        Its workload is what the real chart renders for the new values (`helm template`)."""
         from tests.support.schemas import coalesce_values
 
         new = copy.deepcopy(self)
         new.values = coalesce_values(new.values, changes)
+        new.workload = None
         return new
+
+    def pod_workload(self):
+        """The Deployment the MLflow process starts from: the cluster's, else the chart's rendering."""
+        from tests.harness import pod
+
+        if self.workload is None:
+            self.workload = pod.render(
+                self.values, release=self.release, namespace=self.namespace, secrets=self.secrets
+            )
+        return self.workload
 
 
 def in_cluster_hosts(service="mlflow", namespace=NAMESPACE, port=80):

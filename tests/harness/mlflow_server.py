@@ -1,27 +1,33 @@
-"""A real `mlflow server` started with the argv and environment the chart would give it.
+"""A real `mlflow server` started from the Deployment's container, as the kubelet would start it.
 
-The only changes to what `chart.server_command` returns are the ones a machine without a
-cluster needs, and each is explicit: in-cluster host names map to 127.0.0.1 (PGHOST to the
-harness's PostgreSQL), the container port to a free local port, `/mlflow/artifacts` (the
-PVC mount) and `/mlflow/metrics` (Prometheus multiprocess files) to private directories, and `/tmp` (an emptyDir in the pod) to a private one.
+`pod.container(workload, "mlflow")` gives the argv and environment (command, args, env,
+envFrom, valueFrom resolved from the ConfigMaps and Secrets). The changes this machine needs,
+and nothing else, are made here and each is explicit:
+
+- the image's `mlflow` is the PyPI release in the venv, which must be the image tag's version;
+- `--host=` binds 127.0.0.1 and `--port=<containerPort>` a free local port (no pod network);
+- each volume mount is a private local directory (emptyDir, PVC), `/tmp` becoming TMPDIR;
+  other absolute paths in arguments and variables (the container's own filesystem) go under a
+  private `rootfs` directory;
+- variables naming an in-cluster host of `host_map` (PGHOST) point at the local server, and the
+  matching port variable (PGPORT) at its port.
+
 The server runs as its own unprivileged user; its artifact directory is mode 0700.
 """
 
-import secrets as token
 import shutil
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
-from tests.harness import chart, procs
-from tests.support.schemas import coalesce_values
+from tests.harness import pod, procs
 
-ARTIFACTS_MOUNT = "/mlflow/artifacts"  # the PVC
-METRICS_DIR = "/mlflow/metrics"  # --expose-prometheus writes here (the container's own filesystem)
 VENV_MLFLOW = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mlflow"
+IMAGE = "burakince/mlflow"  # its `mlflow` is the PyPI mlflow of the tag's version
 
 
 def mlflow_executable():
@@ -33,36 +39,67 @@ def mlflow_executable():
     return found
 
 
-def localise(argv, env, *, port, path_map, host_map):
-    """Map the chart's command to this machine. Returns (argv, env) with the listed changes only."""
-    out = [mlflow_executable()]
-    for arg in argv[1:]:
-        if arg.startswith("--host="):
-            arg = "--host=127.0.0.1"
-        elif arg.startswith("--port="):
-            arg = f"--port={port}"
-        for container_path, local_path in path_map.items():
-            arg = arg.replace(container_path, str(local_path))
-        out.append(arg)
-    env = dict(env)
-    if env.get("PGHOST") in host_map:
-        env["PGHOST"], env["PGPORT"] = host_map[env["PGHOST"]][0], str(host_map[env["PGHOST"]][1])
-    return out, env
+def check_image(image):
+    repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    installed = metadata.version("mlflow")
+    if repository.split("/", 1)[-1] != IMAGE.split("/", 1)[-1] and repository != IMAGE:
+        raise RuntimeError(f"the harness runs MLflow for the image {IMAGE}, the Deployment uses {image}")
+    if tag and tag != installed:
+        raise RuntimeError(f"the Deployment runs {image}, the venv has mlflow {installed}: pin mlflow=={tag}")
+
+
+def _local_path(value, path_map, rootfs):
+    """A container path mapped to this machine: longest mount first, else under rootfs."""
+    for container_path in sorted(path_map, key=len, reverse=True):
+        if value == container_path or value.startswith(container_path.rstrip("/") + "/"):
+            return str(path_map[container_path]) + value[len(container_path.rstrip("/")) :]
+    return str(rootfs) + value
+
+
+def localise(c, *, port, path_map, host_map, rootfs):
+    """(argv, env) of Container `c` for this machine, with the changes listed in the module doc only."""
+    container_ports = set(c.ports.values())
+    argv = [mlflow_executable() if c.argv[0] == "mlflow" else c.argv[0]]
+    for arg in c.argv[1:]:
+        key, eq, value = arg.partition("=")
+        if eq and key == "--host":
+            value = "127.0.0.1"
+        elif eq and key == "--port" and value.isdigit() and int(value) in container_ports:
+            value = str(port)
+        elif eq and value.startswith("/"):
+            value = _local_path(value, path_map, rootfs)
+        argv.append(f"{key}{eq}{value}" if eq else (_local_path(arg, path_map, rootfs) if arg.startswith("/") else arg))
+    env = {}
+    for name, value in c.env.items():
+        env[name] = _local_path(value, path_map, rootfs) if value.startswith("/") else value
+    for name, value in c.env.items():
+        if name.endswith("HOST") and value in host_map:
+            env[name] = host_map[value][0]
+            port_var = name[: -len("HOST")] + "PORT"
+            if port_var in env:
+                env[port_var] = str(host_map[value][1])
+    if "/tmp" in path_map:  # noqa: S108 - the container's /tmp mount
+        env["TMPDIR"] = str(path_map["/tmp"])  # noqa: S108
+    return argv, env
+
+
+def _volume_dir(volume):
+    if "persistentVolumeClaim" in volume:
+        return f"pvc-{volume['persistentVolumeClaim']['claimName']}"
+    return f"volume-{volume['name']}"
 
 
 class MlflowServer:
-    def __init__(self, workdir, values, *, secrets, host_map, release="mlflow", os_user=procs.SERVER_USER):
-        """``secrets``: {Secret name: {key: value}} as in the namespace; ``host_map``: {name: (host, port)}."""
+    def __init__(self, workdir, workload, *, host_map, container="mlflow", os_user=procs.SERVER_USER):
+        """``workload``: a pod.Workload (the Deployment and its ConfigMaps/Secrets); ``host_map``: {name: (host, port)}."""
         self.workdir = Path(workdir)
-        self.values, self.release, self.os_user = values, release, os_user
-        self.chart_argv, self.chart_env = chart.server_command(values, release)
-        flask_secret = (
-            f"{chart.fullname(coalesce_values(chart.chart_defaults(), values), release)}-flask-server-secret-key"
-        )
-        self.secrets = {flask_secret: {"MLFLOW_FLASK_SERVER_SECRET_KEY": token.token_hex(16)}, **secrets}
+        self.workload, self.os_user = workload, os_user
+        self.container = pod.container(workload, container)
+        check_image(self.container.image)
         self.host_map = host_map
-        self.artifacts_dir = self.workdir / "artifacts"
         self.home = self.workdir / "home"
+        self.rootfs = self.workdir / "rootfs"
+        self.volumes = {path: self.workdir / "volumes" / _volume_dir(vol) for path, vol, _ in self.container.mounts}
         self.logfile = self.workdir / "mlflow-server.log"
         self.port = None
         self.proc = None
@@ -72,25 +109,36 @@ class MlflowServer:
         self.peak_rss = self.peak_pss = 0
 
     @property
+    def artifacts_dir(self):
+        """The local directory of the volume mounted where the server keeps artifacts."""
+        for arg in self.container.argv:
+            key, _, value = arg.partition("=")
+            if key in ("--artifacts-destination", "--default-artifact-root") and value in self.volumes:
+                return self.volumes[value]
+        return self.volumes.get("/mlflow/artifacts", self.rootfs / "mlflow" / "artifacts")
+
+    @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=180):
         procs.owned_dir(self.workdir, self.os_user, 0o755)
-        procs.owned_dir(self.artifacts_dir, self.os_user, 0o700)
         procs.owned_dir(self.home, self.os_user, 0o700)
-        procs.owned_dir(self.home / "tmp", self.os_user, 0o700)
-        procs.owned_dir(self.workdir / "metrics", self.os_user, 0o700)
+        procs.owned_dir(self.rootfs, self.os_user, 0o700)
+        procs.owned_dir(self.workdir / "volumes", self.os_user, 0o700)
+        for local in self.volumes.values():
+            procs.owned_dir(local, self.os_user, 0o700)
         self.port = procs.free_port()
         argv, env = localise(
-            self.chart_argv,
-            chart.resolve_env(self.chart_env, self.secrets),
-            port=self.port,
-            path_map={ARTIFACTS_MOUNT: self.artifacts_dir, METRICS_DIR: self.workdir / "metrics"},
-            host_map=self.host_map,
+            self.container, port=self.port, path_map=self.volumes, host_map=self.host_map, rootfs=self.rootfs
         )
+        # The image's directories that hold what the arguments name (the server creates the rest).
+        for arg in argv[1:]:
+            value = arg.partition("=")[2]
+            if value.startswith(str(self.rootfs) + "/"):
+                procs.owned_dir(Path(value).parent, self.os_user, 0o700)
         base = {"PATH": f"{Path(argv[0]).parent}:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        env = {**base, "HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), **env}
+        env = {**base, "HOME": str(self.home), **env}
         self.argv, self.env = argv, env
         t0 = time.monotonic()
         with self.logfile.open("wb") as log:

@@ -43,9 +43,7 @@ class Stack:
         deployment = deployment or self.input
         server = MlflowServer(
             self.workdir / name,
-            deployment.values,
-            secrets=deployment.secrets,
-            release=deployment.release,
+            deployment.pod_workload(),
             host_map={deployment.pg_service_host(): (self.pg.host, self.pg.port)},
         ).start()
         return server

@@ -1,7 +1,8 @@
 """`converged_site`: one emulated cluster with site.yml converged on it, shared by the session.
 
 The converge is the seed's deployment (inventory/hosts.yml and inventory/group_vars) with the
-`provided` secret source, the stand-in chart (tests/fixtures/charts/mlflow) and authentik's
+`provided` secret source, the real community-charts mlflow chart 1.11.5 installed offline
+(scripts/mlflow_chart.py: the chart without its disabled dependencies) and authentik's
 outpost wait on. Before it, a check-mode pass with --diff; after it, a second run for
 idempotence. All three run at -vvv; their outputs are kept for the tests to inspect.
 
@@ -14,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
 
 SITE = paths.REPO_ROOT / "playbooks" / "site.yml"
 INVENTORY = paths.REPO_ROOT / "inventory" / "hosts.yml"
-CHART = paths.REPO_ROOT / "tests" / "fixtures" / "charts" / "mlflow"
+CHART = paths.mlflow_chart()  # the real chart, as installed offline (scripts/mlflow_chart.py)
 CRDS = [paths.CNPG_CRDS, paths.GATEWAY_CRDS, paths.PROMETHEUS_CRDS, paths.ONEPASSWORD_CRDS]
 STORAGE_CLASSES = {"standard": True, "longhorn": False}  # longhorn exists, but is not the default
 
@@ -37,6 +39,12 @@ PLATFORM_OBJECTS = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     for name in ("prometheus-system", "authentik", "cilium-system")
 ] + [
+    {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "cilium"},
+        "spec": {"controllerName": "io.cilium/gateway-controller"},
+    },
     {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
@@ -54,7 +62,7 @@ PLATFORM_OBJECTS = [
                 }
             ],
         },
-    }
+    },
 ]
 
 
@@ -91,10 +99,24 @@ def start_emulator(crd_files=CRDS, storage_classes=None, platform=True, **kwargs
         **kwargs,
     ).start()
     if platform:
+        gateway_api = emulator.store.lookup("gateway.networking.k8s.io", "v1", "gateways")
         for obj in PLATFORM_OBJECTS:
-            if obj["kind"] != "Gateway" or emulator.store.lookup("gateway.networking.k8s.io", "v1", "gateways"):
+            if not obj["kind"].startswith("Gateway") or gateway_api:
                 emulator.create(obj)
+        if gateway_api and emulator.controllers.gateway.enabled:
+            _wait_programmed(emulator)  # as on the reference cluster: the gateway is up before any run
     return emulator
+
+
+def _wait_programmed(emulator, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gateway = emulator.get("gateway.networking.k8s.io/v1", "Gateway", "main-gateway", "cilium-system") or {}
+        conditions = (gateway.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the emulator's Gateway controller did not program main-gateway")
 
 
 def snapshot(emulator):
@@ -166,7 +188,7 @@ def site_env(workdir, kubeconfig):
 
 
 def site_extra_vars(password):
-    """The test overrides of the seed's inventory: provided credentials and the stand-in chart."""
+    """The test overrides of the reference inventory: provided credentials and the chart installed offline."""
     return {
         "mlflow_secrets_source": "provided",
         "mlflow_secrets_username": "mlflow",

@@ -58,7 +58,7 @@ def clone_cluster(source):
             copy = json.loads(json.dumps(obj))
             for ref in copy["metadata"].get("ownerReferences") or []:
                 ref["uid"] = uids[ref["uid"]]
-            created = target.create(copy)
+            created = target.create(copy, keep_managed_fields=True)  # helm 4 applies server-side
             uids[obj["metadata"]["uid"]] = created["metadata"]["uid"]
         if len(left) == len(pending):
             raise RuntimeError(f"objects with missing owners: {[o['metadata']['name'] for o in left]}")

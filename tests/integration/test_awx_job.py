@@ -75,7 +75,7 @@ def awx_job(tmp_path_factory):
         (pdd / "env").mkdir()
         extra_vars = dict(
             objects["awx_mlflow_job_template"]["extra_vars"],
-            # No chart download here: the stand-in chart (tests/fixtures/charts/mlflow).
+            # No chart download here: the real chart installed offline (scripts/mlflow_chart.py).
             mlflow_helm_chart_ref=str(CHART),
         )
         (pdd / "env" / "extravars").write_text(json.dumps(extra_vars))

@@ -7,7 +7,8 @@ share runs rather than converge once per case):
 
 1. faults in the order site.yml meets them: dropped watches, slow responses, a 429 and a 500 on
    the Cluster readiness watch; a 409 Conflict on the artifact PVC's create; a 500 on the Nth
-   request (helm's first Deployment create), which fails the run (helm --atomic then removes
+   request (helm's first write of the Deployment: a create with helm 3, a server-side apply
+   patch with helm 4), which fails the run (helm --atomic then removes
    what that install created: the only deletes allowed);
 2. a re-run with a 429 on the Nth request (the preflight's first read of the CNPG API), which
    fails before any write;
@@ -16,6 +17,7 @@ share runs rather than converge once per case):
 
 import re
 import secrets
+import subprocess
 import threading
 import time
 
@@ -23,11 +25,19 @@ import pytest
 
 from tests.integration.conftest import secret_strings, site_extra_vars, start_emulator
 from tests.integration.day2_support import Site, deletes, object_keys
+from tests.support import paths
 from tests.support.ansible_run import assert_no_secrets
 
 pytestmark = pytest.mark.slow
 
 NS = "mlflow"
+
+
+def helm_write_verb():
+    """How the pinned helm first writes an object: helm 4 applies server-side (PATCH), helm 3 creates."""
+    version = subprocess.run([str(paths.HELM), "version", "--template", "{{.Version}}"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    return "patch" if version.startswith("v4.") else "create"
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +110,9 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
         f.add(verb="watch", resource="clusters", nth=3, status=500)
         # the artifact PVC's create (no dry run before it: the comparison only reads)
         f.add(verb="create", resource="persistentvolumeclaims", nth=1, status=409)
-        f.add(verb="create", resource="deployments", nth=1, status=500, message="etcdserver: request timed out")
+        f.add(
+            verb=helm_write_verb(), resource="deployments", nth=1, status=500, message="etcdserver: request timed out"
+        )
 
     started = start_operator_when_waited_for(site.emulator)
     try:
@@ -120,7 +132,7 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
     # kubernetes.core reports a create answered by 409 as done without an object; the apply in
     # roles/_common retries it, so the PVC exists after this run.
     assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS)
-    # the fatal one: helm's Deployment create, reported with the API server's answer (by the
+    # the fatal one: helm's first Deployment write, reported with the API server's answer (by the
     # release task itself, or by the role's check of its outcome)
     task, message = failed_task(run.output)
     assert task.startswith("apocrathia.mlflow.mlflow_helm : "), (task, message)

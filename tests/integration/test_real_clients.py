@@ -2,7 +2,8 @@
 
 Input: the Secret, Helm values, CNPG Cluster and authentik blueprint that an emulated converge
 of site.yml produced (`converged_site`). From them: a real PostgreSQL bootstrapped as CNPG's
-initdb, a real `mlflow server` started with the chart's command line (tests/harness/chart.py),
+initdb, a real `mlflow server` started from the MLflow Deployment in the cluster as the kubelet
+would start it (tests/harness/pod.py: command, args, env, envFrom, valueFrom, volume mounts),
 the outpost STAND-IN in front, and the seed's Python examples run as a remote client: another
 process, another user, its own directory and mount namespace, reaching MLflow only over HTTP.
 
@@ -20,11 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import chart, converge_input, remote_client
+from tests.harness import converge_input, endpoints, pod, remote_client
+from tests.harness.__main__ import register_endpoints
 from tests.harness.deployment_input import in_cluster_hosts
 from tests.harness.mlflow_server import request
 from tests.harness.postgres import Postgres, PostgresStartError
 from tests.harness.stack import Stack, new_workdir
+from tests.integration.test_status_playbook import ROWS, table
+from tests.support.ansible_run import assert_no_secrets, run_playbook
 from tests.support.paths import REPO_ROOT
 
 pytestmark = [
@@ -106,11 +110,39 @@ def test_input_is_what_the_converge_created(deployment, converged_site):
     assert deployment.initdb["secret"]["name"] == "mlflow-secrets"
 
 
-def test_server_command_matches_what_helm_rendered_in_the_converge(deployment):
-    argv, env = converge_input.rendered_command(deployment.extra["helm_manifest"])
-    built_argv, built_env = chart.server_command(deployment.values, deployment.release)
-    assert built_argv == argv
-    assert built_env == env
+def _proc_argv_env(pid):
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    env = dict(e.split(b"=", 1) for e in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in e)
+    return [a.decode() for a in argv], {k.decode(): v.decode() for k, v in env.items()}
+
+
+def test_the_server_process_runs_what_the_clusters_deployment_says(stack, converged_site):
+    """The running process's argv and environment come from the Deployment the converge created."""
+    container = converged_site.emulator.get("apps/v1", "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
+    container = next(c for c in container["containers"] if c["name"] == "mlflow")
+    argv, env = _proc_argv_env(stack.server.proc.pid)
+    start = argv.index(stack.server.argv[0])  # after unshare/setpriv
+    running = argv[start + 1 :]
+    local = {"--host": "127.0.0.1", "--port": str(stack.server.port)}
+    expected = []
+    for arg in container["args"]:
+        key, _, value = arg.partition("=")
+        if key in local:
+            value = local[key]
+        elif value.startswith("/"):
+            value = str(stack.server.volumes.get(value, stack.server.rootfs / value.lstrip("/")))
+        expected.append(f"{key}={value}" if "=" in arg else arg)
+    assert running == expected
+    assert container["command"] == ["mlflow"] and Path(argv[start]).name == "mlflow"
+    # valueFrom secretKeyRef: the credentials the converge stored, nowhere in the pod spec
+    assert env["PGUSER"] == converged_site.secrets["username"]
+    assert env["PGPASSWORD"] == converged_site.secrets["password"]
+    # envFrom: the chart's ConfigMap and the flask Secret the cluster holds
+    configmap = converged_site.emulator.get("v1", "ConfigMap", "mlflow-env-configmap", "mlflow")["data"]
+    assert env["MLFLOW_SERVER_ALLOWED_HOSTS"] == configmap["MLFLOW_SERVER_ALLOWED_HOSTS"]
+    flask = converged_site.emulator.get("v1", "Secret", "mlflow-flask-server-secret-key", "mlflow")["data"]
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == base64.b64decode(flask["MLFLOW_FLASK_SERVER_SECRET_KEY"]).decode()
+    assert env["PGHOST"] == stack.pg.host and env["PGPORT"] == str(stack.pg.port)
 
 
 def test_db_password_stays_out_of_helm_values(deployment):
@@ -263,7 +295,7 @@ def test_ui_post_with_the_external_origin_passes_and_a_foreign_origin_is_refused
 
 # --- capacity -----------------------------------------------------------------------------
 def test_server_memory_stays_under_75_percent_of_the_limit(stack, happy_run):
-    limit = chart.memory_limit_bytes(stack.input.values)
+    limit = pod.memory_limit_bytes(stack.server.container)
     assert limit, "the Helm values set no resources.limits.memory"
     rss, pss = stack.server.peak_rss, stack.server.peak_pss
     TIMINGS["server_peak_rss_mib"] = round(rss / 2**20)
@@ -373,6 +405,37 @@ def test_defect_allowed_hosts_external_only_refuses_the_outpost(stack, happy_run
         outpost.stop()
         server.stop()
     assert happy_run.result["ok"], "the fix (in-cluster names allowed) is proven by the happy path"
+
+
+# --- status.yml with everything running (what make demo leaves) ------------------------------
+def test_status_reports_every_part_ok_with_mlflow_and_the_outpost_running(stack, converged_site):
+    """The converge and the harness's processes, as `make demo` leaves them: the emulator's
+    Gateway controller accepts the outpost's route, and its Service proxy reaches the real MLflow
+    through the endpoints the harness registers (the same call `python -m tests.harness up` makes)."""
+    outpost = stack.outpost or stack.start_outpost(stack.server.url)
+    registered = register_endpoints(converged_site.kubeconfig, stack.input, stack.server.url, outpost.url)
+    try:
+        assert {(e["namespace"], e["name"]) for e in registered} == {
+            ("mlflow", "mlflow"),
+            ("authentik", "ak-outpost-mlflow-outpost"),
+        }
+        run = run_playbook(
+            REPO_ROOT / "playbooks" / "status.yml",
+            inventory=converged_site.inventory,
+            extra_vars=converged_site.extra_vars,
+            env=converged_site.env,
+            verbosity=1,
+        )
+        rows = table(run.output)
+        assert run.rc == 0, run.output[-3000:]
+        assert list(rows) == ROWS
+        assert all(state == "ok" for state, _ in rows.values()), rows
+        assert rows["MLflow /health via Service"][1].startswith("200 OK"), rows
+        assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"
+        assert_no_secrets(run.output, converged_site.secret_values)
+        TIMINGS["status_table"] = run.output.split("PART ", 1)[1].split("\n\n", 1)[0]
+    finally:
+        endpoints.unregister(converged_site.kubeconfig, registered)
 
 
 def test_report_timings(stack, happy_run, record_property):

@@ -1,4 +1,5 @@
-"""Simulated controllers: CloudNativePG, Deployments/StatefulSets, PVC binding, authentik outposts.
+"""Simulated controllers: CloudNativePG, Deployments/StatefulSets, PVC binding, authentik outposts
+(and, in gateway.py, the Gateway API).
 
 They run on the server's event loop, react to store events, and write through the same store API
 the HTTP handlers use (so their writes bump resourceVersions and reach watches).
@@ -710,20 +711,23 @@ class AuthentikController(Controller):
 
 
 class Controllers:
-    """The switchable set: emu.controllers.cnpg, .workloads, .pvc, .authentik."""
+    """The switchable set: emu.controllers.cnpg, .workloads, .pvc, .authentik, .gateway."""
 
-    NAMES = ("cnpg", "workloads", "pvc", "authentik")
+    NAMES = ("cnpg", "workloads", "pvc", "authentik", "gateway")
 
     def __init__(self, emulator, enabled, cnpg_delay, workload_delay):
         self.cnpg = CnpgController(emulator, "cnpg" in enabled, cnpg_delay)
         self.workloads = WorkloadController(emulator, "workloads" in enabled, workload_delay)
         self.pvc = PvcController(emulator, "pvc" in enabled)
         self.authentik = AuthentikController(emulator, "authentik" in enabled)
+        from .gateway import GatewayController  # it builds on this module's Controller
+
+        self.gateway = GatewayController(emulator, "gateway" in enabled)
         for controller in self.all():
             emulator.store.listeners.append(controller.on_event)
 
     def all(self):
-        return [self.cnpg, self.workloads, self.pvc, self.authentik]
+        return [self.cnpg, self.workloads, self.pvc, self.authentik, self.gateway]
 
     def get(self, name):
         if name not in self.NAMES:

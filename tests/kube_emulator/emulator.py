@@ -13,11 +13,13 @@ from aiohttp import web
 from .controllers import Controllers
 from .errors import ApiError
 from .faults import Faults, RequestLog
+from .patch import managed_entries
 from .schemas import Schemas
 from .server import Server
+from .service_proxy import ServiceProxy
 from .store import Store, WriteOptions
 
-ALL_CONTROLLERS = ("cnpg", "workloads", "pvc", "authentik")
+ALL_CONTROLLERS = ("cnpg", "workloads", "pvc", "authentik", "gateway")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _SCHEMAS = {}  # loading the core schemas takes a moment: share them between emulators
 
@@ -70,6 +72,7 @@ class KubeEmulator:
         self.faults = Faults()
         self.request_log = RequestLog()
         self.controllers = Controllers(self, set(controllers), cnpg_delay, workload_delay)
+        self.service_proxy = ServiceProxy(self)
         self.control = ControlApi(self)
         self.loop = None
         self._thread = None
@@ -215,7 +218,9 @@ class KubeEmulator:
 
         return self.store.list(self._type(api_version, kind), Selector(namespace))[0]
 
-    def create(self, obj):
+    def create(self, obj, keep_managed_fields=False):
+        """Create as `kube-emulator`; with keep_managed_fields, the object's managedFields stay as given
+        (a copy of another cluster's object keeps its field owners, e.g. helm's for server-side apply)."""
         rt = self._type(obj["apiVersion"], obj["kind"])
         return self.store.create(
             rt,
@@ -223,6 +228,7 @@ class KubeEmulator:
             obj.get("metadata", {}).get("namespace"),
             WriteOptions(field_manager="kube-emulator"),
             keep_status=True,
+            entries=managed_entries(obj) if keep_managed_fields and obj["metadata"].get("managedFields") else None,
         )
 
     def delete(self, api_version, kind, name, namespace=None):
@@ -314,6 +320,14 @@ class ControlApi:
             if body.get("clear_failure"):
                 controller.clear_failure()
             return {"ok": True, "enabled": controller.enabled}
+        if (method, action) == ("GET", "service-endpoints"):
+            return {"endpoints": emu.service_proxy.registered()}
+        if (method, action) == ("POST", "service-endpoints"):
+            emu.service_proxy.register(body["namespace"], body["name"], body["address"], body.get("port"))
+            return {"ok": True}
+        if (method, action) == ("DELETE", "service-endpoints"):
+            emu.service_proxy.unregister(body["namespace"], body["name"], body.get("port"))
+            return {"ok": True}
         if (method, action) == ("GET", "controllers"):
             return {c.name: c.enabled for c in emu.controllers.all()}
         return None

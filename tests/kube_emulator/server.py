@@ -163,6 +163,9 @@ def resource_list(store, group, version):
         if rt.categories:
             entry["categories"] = list(rt.categories)
         resources.append(entry)
+        if rt.key == ("", "services"):
+            proxy = {"name": "services/proxy", "singularName": "", "namespaced": True, "kind": "ServiceProxyOptions"}
+            resources.append(dict(proxy, verbs=["create", "delete", "get", "patch", "update"]))
         if rt.status:
             resources.append(
                 {
@@ -416,6 +419,8 @@ class Server:
     async def resource(self, request, route):
         rt, store = route.rt, self.store
         verb = route.verb
+        if route.subresource == "proxy" and rt.key == ("", "services") and route.name:
+            return await self.emu.service_proxy.handle(request, route)
         if route.subresource not in (None, "status") or (route.subresource == "status" and not rt.status):
             raise ApiError(404, "the server could not find the requested resource")
         if verb == "get":

@@ -12,6 +12,8 @@ SCHEMAS_DIR = Path(
 ).resolve()
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
+HELM = TOOLS_BIN / "helm"  # helm 4, the default
+HELM3 = REPO_ROOT / ".tools" / "helm3" / "helm"  # helm 3, for the test that runs with both majors
 COLLECTIONS_PATH = REPO_ROOT / ".collections"
 
 CNPG_CRDS = SCHEMAS_DIR / "cloudnative-pg"
@@ -35,3 +37,14 @@ def tool_env(extra=None):
     if extra:
         env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def mlflow_chart():
+    """The community-charts mlflow chart 1.11.5 as installed offline (scripts/mlflow_chart.py:
+    the real chart without its disabled dependencies); laid out on first use."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mlflow_chart", REPO_ROOT / "scripts" / "mlflow_chart.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.prepare()

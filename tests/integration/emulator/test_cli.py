@@ -50,7 +50,13 @@ def test_serve_writes_kubeconfig_and_stops_on_sigterm(tmp_path):
         assert defaults == {"standard": "true", "longhorn": None}
         assert any(g.name == "postgresql.cnpg.io" for g in client.ApisApi(api).get_api_versions().groups)
         with urllib.request.urlopen(url + "/_emulator/controllers", timeout=10) as response:  # noqa: S310
-            assert json.loads(response.read()) == {"cnpg": True, "workloads": True, "pvc": True, "authentik": False}
+            assert json.loads(response.read()) == {
+                "cnpg": True,
+                "workloads": True,
+                "pvc": True,
+                "authentik": False,
+                "gateway": True,
+            }
         assert _post(url + "/_emulator/refuse-connections", {"seconds": 1.5}) == {"ok": True}
         started = time.monotonic()
         time.sleep(0.2)  # the emulator answers first, then closes its listener

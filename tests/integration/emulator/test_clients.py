@@ -1,4 +1,4 @@
-"""Real clients against the emulator: kubectl, helm 3.18 and kubernetes.core through ansible-playbook."""
+"""Real clients against the emulator: kubectl, the pinned helm and kubernetes.core through ansible-playbook."""
 
 import json
 import subprocess

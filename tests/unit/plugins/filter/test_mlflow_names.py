@@ -2,7 +2,6 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_names import FilterModule
 
 FILTERS = FilterModule().filters()

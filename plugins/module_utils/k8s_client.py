@@ -22,8 +22,9 @@ Public API (keep it small; other module_utils and the modules build on it):
     Call ``func()`` under the retry policy; exceptions of the kubernetes client become ``ApiError``.
 ``request(client, method, path, verb, what, **params)``
     One raw HTTP request through the client (the response undecoded), errors translated; not retried.
-``ApiError(status, reason, message, verb)``
-    A failed API call; ``status`` is None for a dropped or refused connection. ``.retryable``.
+``ApiError(status, reason, message, verb, body=None)``
+    A failed API call; ``status`` is None for a dropped or refused connection. ``.retryable``;
+    ``.body`` is the raw answer, ``.message`` the Status message in it.
 ``K8sError``
     A failure a module reports as is: ``str(error)`` is the message. ``ApiError`` and
     ``Unavailable`` are ``K8sError``.
@@ -109,8 +110,9 @@ class K8sError(Exception):
 class ApiError(K8sError):
     """A failed API call. ``status`` is None for connection errors; ``verb`` is what was being done."""
 
-    def __init__(self, status, reason, message, verb):
+    def __init__(self, status, reason, message, verb, body=None):
         self.status = status
+        self.body = body
         self.reason = reason
         self.message = message
         self.verb = verb
@@ -175,7 +177,8 @@ def translate_error(error, verb):
     ApiException, Urllib3HTTPError = _client_error_types()
     status = getattr(error, "status", None)
     if ApiException is not None and isinstance(error, ApiException) and isinstance(status, int) and status:
-        return ApiError(status, getattr(error, "reason", None), error_message(getattr(error, "body", None)), verb)
+        body = getattr(error, "body", None)
+        return ApiError(status, getattr(error, "reason", None), error_message(body), verb, body)
     if (
         isinstance(error, OSError)
         or (Urllib3HTTPError is not None and isinstance(error, Urllib3HTTPError))
@@ -246,7 +249,8 @@ def request(client, method, path, verb="request", **params):
     ``client`` is kubernetes.core's ``K8SClient`` or its dynamic client (``K8SClient.client``).
     Errors are raised as ``ApiError`` (with ``verb``).
     """
-    dynamic = getattr(client, "client", client)
+    # K8SClient has no request(); its dynamic client (which has) is K8SClient.client.
+    dynamic = client if hasattr(client, "request") else client.client
     try:
         return dynamic.request(method, path, serialize=False, **params)
     except Exception as e:  # noqa: BLE001 - API and connection errors are translated, others re-raised

@@ -225,16 +225,12 @@ in_sync:
   sample: true
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
-    ApiError,
-    WaitError,
-    call_with_retries,
-    connect,
-    translate_error,
-)
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    call,
+    connect,
     k8s_module,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
@@ -244,9 +240,6 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects impo
     object_not_found,
     object_ref,
     without_managed_fields,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
 )
 
 try:
@@ -321,13 +314,8 @@ class ObjectReader:
                 if not (name and object_not_found(e.body, name)):
                     kind_gone.append(True)
                 return None
-            except Exception as e:  # noqa: BLE001 - API and connection errors become ApiError
-                translated = translate_error(e, "read")
-                if translated is e:
-                    raise
-                raise translated from e
 
-        found = call_with_retries(attempt, what=what)
+        found = call(attempt, "read", what)
         if kind_gone and not self._discovery_refreshed:
             if self._refresh_discovery(api_version, kind) is None:
                 return False, []
@@ -345,7 +333,7 @@ def check_definition(index, definition):
     if not (
         isinstance(metadata, dict) and definition.get("apiVersion") and definition.get("kind") and metadata.get("name")
     ):
-        raise WaitError("definitions[{0}] needs apiVersion, kind and metadata.name.".format(index))
+        raise K8sError("definitions[{0}] needs apiVersion, kind and metadata.name.".format(index))
     return definition["apiVersion"], definition["kind"], metadata["name"], metadata.get("namespace") or ""
 
 
@@ -398,11 +386,11 @@ def run(module, reader):
 def main():
     module = k8s_module(argspec())
     try:
-        client = connect(module, get_api_client)
+        client = connect(module)
         module.exit_json(**run(module, ObjectReader(client)))
     except CoreException as e:
         module.fail_from_exception(e)
-    except (WaitError, ApiError) as e:
+    except K8sError as e:
         module.fail_json(msg=str(e))
 
 

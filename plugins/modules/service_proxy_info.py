@@ -30,7 +30,9 @@ description:
   - The answer is returned, not judged. An HTTP error from the application or from the API server
     (for example C(503) when the Service has no ready endpoints, or C(404) when it does not exist)
     is returned in RV(status) and RV(body) and the module does not fail; the caller decides.
-  - The module fails only when the API server cannot be reached or the client cannot be built.
+  - A dropped or refused connection and a C(429) (the API server throttling) are retried five
+    times with backoff, as in the collection's other Kubernetes modules. The module fails only
+    when the API server cannot be reached or the client cannot be built.
   - Never changes anything; RV(ignore:changed) is always V(false).
   - The credentials need the C(get) verb on C(services/proxy) in O(namespace).
 
@@ -142,13 +144,15 @@ url:
 
 import json
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
+    ApiError,
     CoreException,
+    K8sError,
     auth_argspec,
+    call,
+    connect,
     k8s_module,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
+    request,
 )
 
 try:
@@ -196,16 +200,23 @@ def _text(data, limit):
     return data if limit is None else data[:limit]
 
 
-def get(dynamic_client, url, timeout):
-    """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
-    try:
-        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
-        status = getattr(e, "status", None)
-        if not isinstance(status, int) or status == 0:
-            raise
-        return status, getattr(e, "body", None)
-    return response.status, response.data
+def get(client, url, timeout):
+    """(status, body) of one GET through the service proxy.
+
+    An HTTP status is an answer (the caller judges it), except 429: the API server throttled the
+    request, which is retried like a dropped connection, by the collection's retry policy.
+    """
+
+    def attempt():
+        try:
+            response = request(client, "GET", url, "get", _request_timeout=timeout)
+        except ApiError as e:
+            if e.status is None or e.status == 429:
+                raise
+            return e.status, e.body
+        return response.status, response.data
+
+    return call(attempt, "get", url)
 
 
 def main():
@@ -215,11 +226,10 @@ def main():
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
     url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
     try:
-        client = get_api_client(module=module)
-        status, body = get(client.client, url, params["request_timeout"])
+        status, body = get(connect(module), url, params["request_timeout"])
     except CoreException as e:
         module.fail_from_exception(e)
-    except Exception as e:  # noqa: BLE001 - connection errors: report where and why
+    except K8sError as e:
         module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
     text = _text(body, None)
     module.exit_json(

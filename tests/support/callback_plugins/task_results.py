@@ -54,6 +54,15 @@ class CallbackModule(CallbackBase):
         ]
         if objects:
             entry["objects"] = objects
+        lookups = [
+            {key: found.get(key) for key in ("kind", "name", "namespace", "api_found", "exists")}
+            for item in items
+            if isinstance(item, dict)
+            for found in (item.get("lookups") or [])
+            if isinstance(found, dict)
+        ]
+        if lookups:
+            entry["lookups"] = lookups
         with open(self._path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
 

@@ -31,7 +31,7 @@ def _default(spec):
         value = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     elif isinstance(value, bool):
         value = str(value).lower()
-    return "`{0}`".format(_cell(value)) if value not in (None, "") else '`""`'
+    return f"`{_cell(value)}`" if value not in (None, "") else '`""`'
 
 
 def table(role):
@@ -44,14 +44,12 @@ def table(role):
         description = spec.get("description", "")
         if isinstance(description, list):
             description = " ".join(description)
-        lines.append(
-            "| `{0}` | {1} | {2} | {3} |".format(name, spec.get("type", "str"), _default(spec), _cell(description))
-        )
+        lines.append(f"| `{name}` | {spec.get('type', 'str')} | {_default(spec)} | {_cell(description)} |")
     return "\n".join(lines) + "\n"
 
 
 def section(role):
-    return "{0}\n{1}{2}".format(START, table(role), END)
+    return f"{START}\n{table(role)}{END}"
 
 
 def write(role):

@@ -19,7 +19,7 @@ _spec.loader.exec_module(role_variables)
 def test_readme_has_the_standard_sections_in_order(role):
     text = (REPO_ROOT / "roles" / role / "README.md").read_text()
     positions = [text.find(section) for section in SECTIONS]
-    assert -1 not in positions, f"{role}: README lacks {[s for s, p in zip(SECTIONS, positions) if p < 0]}"
+    assert -1 not in positions, f"{role}: README lacks {[s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]}"
     assert positions == sorted(positions), f"{role}: README sections out of order"
 
 

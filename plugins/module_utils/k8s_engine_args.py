@@ -39,6 +39,7 @@ def argument_spec():
             options=dict(
                 _REF,
                 key=dict(type="str"),
+                label_selector=dict(type="str"),
                 digest=dict(type="bool", default=False),
                 metadata_only=dict(type="bool", default=False),
             ),

@@ -6,8 +6,6 @@ test says so: CloudNativePG's instance pods, the Gateway controller's Accepted c
 the API server's service proxy (tests/integration/day2_support.py).
 """
 
-import re
-
 import pytest
 
 from tests.integration.conftest import start_emulator
@@ -43,16 +41,26 @@ def status_site(converged_site, tmp_path_factory):
         emulator.stop()
 
 
-def table(output):
-    """{part: (state, detail)} from the one printed table."""
-    assert output.count("PART ") == 1, "the status table must be printed exactly once"
-    rows = {}
-    for line in output.split("PART ", 1)[1].splitlines()[2:]:
-        match = re.match(r"^\s+(.+?)\s{2,}(ok|FAIL)\s{2,}(.*)$", line)
-        if not match:
-            break
-        rows[match.group(1)] = (match.group(2), match.group(3))
-    return rows
+STATUS = "apocrathia.mlflow.mlflow_status_info"
+
+
+def report(run):
+    """{part: (state, detail)} from the registered result of the one status read, after checking
+    that the playbook printed exactly that table and failed with exactly its unhealthy parts."""
+    # One module run reads and judges everything; the playbook only prints and fails (the roles'
+    # settings are loaded with their argument spec checked, as in a run of the roles).
+    allowed = {STATUS, "ansible.builtin.validate_argument_spec", "ansible.builtin.debug", "ansible.builtin.fail"}
+    assert {entry["action"] for entry in run.results} <= allowed
+    (status,) = run.results_of(STATUS)
+    assert [d["msg"] for d in run.results_of("ansible.builtin.debug")] == [status["table"]]
+    failures = run.results_of("ansible.builtin.fail")
+    if status["healthy"]:
+        assert failures == []
+    else:
+        assert [f["msg"] for f in failures] == [
+            "MLflow is not healthy. Unhealthy: " + "; ".join(status["unhealthy"]) + "."
+        ]
+    return {row["part"]: ("ok" if row["ok"] else "FAIL", row["detail"]) for row in status["parts"]}
 
 
 def test_status_fails_and_lists_what_is_unhealthy(status_site):
@@ -64,7 +72,7 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     emu.reset_requests()
     run = status_site.run("status.yml", verbosity=3)
     assert run.rc != 0, run.output[-3000:]
-    rows = table(run.output)
+    rows = report(run)
     assert list(rows) == ROWS
     failing = sorted(part for part, (state, _) in rows.items() if state == "FAIL")
     assert failing == sorted(expected)
@@ -73,8 +81,8 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     assert rows["CNPG Cluster mlflow/mlflow-postgres"][1].startswith('phase "Cluster in healthy state", 1/1')
     assert rows["Helm release mlflow/mlflow"][1].startswith("deployed, revision 1")
     assert rows["MLflow /health via Service"][1].startswith("200 OK")
-    message = re.search(r"MLflow is not healthy\. Unhealthy: (.*)", run.output).group(1)
-    assert all(part in message for part in expected) and "Helm release" not in message
+    (status,) = run.results_of(STATUS)
+    assert [line.split(": ", 1)[0] for line in status["unhealthy"]] == [p for p in ROWS if p in expected]
     # read-only, and the Secret's values never appear, not even at -vvv
     assert writes(status_site.emulator) == []
     assert_no_secrets(run.output, status_site.secrets)
@@ -86,7 +94,7 @@ def test_status_passes_in_check_mode_when_everything_is_healthy(status_site):
     status_site.emulator.reset_requests()
     run = status_site.run("status.yml", verbosity=3, check=True)
     assert run.rc == 0, run.output[-3000:]
-    rows = table(run.output)
+    rows = report(run)
     assert list(rows) == ROWS
     assert all(state == "ok" for state, _ in rows.values()), rows
     assert rows["PostgreSQL pods"][1].startswith("1 of 1 pod(s) ready")
@@ -105,13 +113,13 @@ def test_status_on_a_cluster_without_mlflow_reports_every_part_missing(status_si
         site = Site(emulator, tmp_path, status_site.extra_vars, status_site.secrets)
         run = site.run("status.yml", verbosity=1)
         assert run.rc != 0, run.output[-3000:]
-        rows = table(run.output)
+        rows = report(run)
         assert list(rows) == ROWS
         assert all(state == "FAIL" for state, _ in rows.values()), rows
         assert rows["Secret mlflow/mlflow-secrets"][1] == "missing"
         assert rows["Helm release mlflow/mlflow"][1] == "not installed"
         assert rows["authentik outpost pods"][1].endswith("missing (authentik has not deployed the outpost)")
-        assert "MLflow is not healthy. Unhealthy: Secret mlflow/mlflow-secrets: missing;" in run.output
+        assert run.results_of(STATUS)[0]["unhealthy"][0] == "Secret mlflow/mlflow-secrets: missing"
         assert writes(emulator) == []
     finally:
         emulator.stop()

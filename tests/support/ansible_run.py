@@ -1,10 +1,8 @@
 """Run ansible-playbook the way a user does, and check its output for leaked secrets."""
 
 import json
-import os
 import subprocess
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
@@ -15,12 +13,6 @@ class PlaybookRun:
     rc: int
     output: str  # stdout and stderr together, as a user sees them
     command: list
-    # Every task result ({task, action, host, status, result}), in order: tests/support/callback_plugins.
-    results: list = field(default_factory=list)
-
-    def results_of(self, action):
-        """The results of the tasks that ran module ``action`` (its FQCN), in order; skipped tasks left out."""
-        return [entry["result"] for entry in self.results if entry["action"] == action and entry["status"] != "skipped"]
 
     def recap(self):
         """The PLAY RECAP counters summed over hosts: {'ok': n, 'changed': n, 'failed': n, ...}."""
@@ -64,33 +56,17 @@ def run_playbook(
         cmd.append("--diff")
     if tags:
         cmd += ["--tags", ",".join(tags)]
-    handle, results_file = tempfile.mkstemp(prefix="task-results-", suffix=".jsonl")
-    os.close(handle)
-    env = dict(env or {})
-    # Added to the callbacks the caller enables (the benchmarks enable their own).
-    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(
-        filter(None, [env.get("ANSIBLE_CALLBACK_PLUGINS"), str(CALLBACK_PLUGINS)])
+    proc = subprocess.run(
+        cmd,
+        cwd=str(REPO_ROOT),
+        env=tool_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
-    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(filter(None, [env.get("ANSIBLE_CALLBACKS_ENABLED"), "task_results"]))
-    env["TASK_RESULTS_FILE"] = results_file
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=str(REPO_ROOT),
-            env=tool_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        results = [json.loads(line) for line in Path(results_file).read_text().splitlines() if line.strip()]
-    finally:
-        os.unlink(results_file)
-    return PlaybookRun(proc.returncode, proc.stdout, cmd, results)
-
-
-CALLBACK_PLUGINS = Path(__file__).parent / "callback_plugins"
+    return PlaybookRun(proc.returncode, proc.stdout, cmd)
 
 
 def assert_no_secrets(output, secrets):

@@ -17,7 +17,7 @@ module: mlflow_status_info
 
 short_description: Read every part of an MLflow deployment in one call and judge each part
 
-version_added: 0.1.0
+version_added: 0.2.0
 
 author:
   - apocrathia (@apocrathia)

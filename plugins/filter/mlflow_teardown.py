@@ -46,9 +46,7 @@ def mlflow_teardown_plan(found, namespace, purge=False, check_mode=False):
         keep += data
     keep.append("Namespace {0} and every other object in it, the authentik outpost".format(namespace))
     if not purge:
-        keep.append(
-            "(set purge_data=true and teardown_confirm_namespace={0} to delete the data too)".format(namespace)
-        )
+        keep.append("(set purge_data=true and teardown_confirm_namespace={0} to delete the data too)".format(namespace))
     lines = ["Check mode: would remove:" if check_mode else "Removing:"]
     lines += ["  - " + line for line in remove or ["nothing (already removed)"]]
     lines.append("Would keep:" if check_mode else "Keeping:")

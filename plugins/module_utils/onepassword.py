@@ -31,8 +31,9 @@ except ImportError:
 else:
     HAS_ONEPASSWORD = True
 
-# Kept equal to galaxy.yml's version (a unit test checks it): sent to 1Password by default.
-COLLECTION_VERSION = "0.1.0"
+# Sent to 1Password when integration_version is not given; the onepassword_item action plugin
+# gives the collection's version (plugin_utils/collection.py reads it from galaxy.yml).
+UNKNOWN_VERSION = "unknown"
 DEFAULT_INTEGRATION_NAME = "apocrathia.mlflow"
 TOKEN_ENV = "OP_SERVICE_ACCOUNT_TOKEN"
 MIN_GLIBC = (2, 32)
@@ -114,7 +115,7 @@ def onepassword_argument_spec():
     return dict(
         service_account_token=dict(type="str", no_log=True, fallback=(env_fallback, [TOKEN_ENV])),
         integration_name=dict(type="str", default=DEFAULT_INTEGRATION_NAME),
-        integration_version=dict(type="str", default=COLLECTION_VERSION),
+        integration_version=dict(type="str"),
         timeout=dict(type="int", default=30),
         retries=dict(type="int", default=3),
         retry_delay=dict(type="float", default=1.0),
@@ -287,7 +288,7 @@ class OnePasswordSession:
         self,
         token,
         integration_name=DEFAULT_INTEGRATION_NAME,
-        integration_version=COLLECTION_VERSION,
+        integration_version=None,
         timeout=30,
         retries=3,
         retry_delay=1.0,
@@ -295,7 +296,7 @@ class OnePasswordSession:
     ):
         self._token = token or ""
         self.integration_name = integration_name
-        self.integration_version = integration_version
+        self.integration_version = integration_version or UNKNOWN_VERSION
         self.timeout = timeout
         self.delays = backoff_delays(retries, retry_delay)
         # Values to redact from messages; the caller's no-log set can be passed in so that

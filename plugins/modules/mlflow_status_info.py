@@ -193,7 +193,7 @@ healthy:
   type: bool
   sample: false
 unhealthy:
-  description: C(<part>: <detail>) of each unhealthy part.
+  description: "C(<part>: <detail>) of each unhealthy part."
   returned: always
   type: list
   elements: str

@@ -13,9 +13,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine_args import argument_spec, auth_options
+
+
+def _plain(value):
+    """Plain Python values: templated arguments come as Ansible's tagged str, dict and list
+    subclasses, which the comparison (strict about types, so 1 is not "1") must not see."""
+    return json.loads(json.dumps(value))
 
 
 class ActionModule(ActionBase):
@@ -46,11 +54,11 @@ class ActionModule(ActionBase):
             client = call(lambda: get_api_client(**auth), "discover", "the API")
             engine = Engine(client, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
             outcome = engine.run(
-                definitions=args["definitions"],
-                absent=args["absent"],
-                lookups=args["lookups"],
-                namespace=args["namespace"],
-                namespace_labels=args["namespace_labels"],
+                definitions=_plain(args["definitions"]),
+                absent=_plain(args["absent"]),
+                lookups=_plain(args["lookups"]),
+                namespace=_plain(args["namespace"]),
+                namespace_labels=_plain(args["namespace_labels"]),
                 return_live=args["return_live"],
                 skip_unserved=args["skip_unserved"],
             )

@@ -20,6 +20,7 @@ import traceback
 from collections import namedtuple
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.backoff import backoff
 
 ONEPASSWORD_IMPORT_ERROR = None
 try:
@@ -277,8 +278,8 @@ def describe_error(exc, what, attempts=1, secrets=()):
 
 
 def backoff_delays(retries, base, cap=MAX_RETRY_DELAY):
-    """The waits before retry 1..retries: base, 2*base, 4*base, ... each at most ``cap``."""
-    return [min(base * (2**index), cap) for index in range(max(retries, 0))]
+    """The waits before retry 1..retries: base, 2*base, 4*base, ... each at most ``cap`` (module_utils/backoff)."""
+    return [backoff(attempt, base, cap) for attempt in range(1, max(retries, 0) + 1)]
 
 
 class OnePasswordSession:

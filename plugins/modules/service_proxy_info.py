@@ -142,23 +142,17 @@ url:
   sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
 """
 
-import json
-
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
-    ApiError,
     CoreException,
     K8sError,
     auth_argspec,
-    call,
     connect,
     k8s_module,
-    request,
 )
-
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    from urllib import quote
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
+    probe,
+    proxy_path,
+)
 
 
 def argspec():
@@ -173,52 +167,6 @@ def argspec():
     )
 
 
-def proxy_path(namespace, name, port, scheme, path):
-    """The API server path that proxies `path` to the Service (scheme:name:port, as kubectl builds it)."""
-    target = ":".join([scheme, name, port]) if port else "{0}:{1}:".format(scheme, name)
-    return "/api/v1/namespaces/{0}/services/{1}/proxy/{2}".format(
-        quote(namespace, safe=""), quote(target, safe=":"), quote(path.lstrip("/"), safe="/?=&")
-    )
-
-
-def api_message(body):
-    """The message of a Kubernetes Status object, or ''."""
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return ""
-    if isinstance(data, dict) and data.get("kind") == "Status":
-        return str(data.get("message") or data.get("reason") or "")
-    return ""
-
-
-def _text(data, limit):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "replace")
-    return data if limit is None else data[:limit]
-
-
-def get(client, url, timeout):
-    """(status, body) of one GET through the service proxy.
-
-    An HTTP status is an answer (the caller judges it), except 429: the API server throttled the
-    request, which is retried like a dropped connection, by the collection's retry policy.
-    """
-
-    def attempt():
-        try:
-            response = request(client, "GET", url, "get", _request_timeout=timeout)
-        except ApiError as e:
-            if e.status is None or e.status == 429:
-                raise
-            return e.status, e.body
-        return response.status, response.data
-
-    return call(attempt, "get", url)
-
-
 def main():
     module = k8s_module(argspec())
     params = module.params
@@ -226,20 +174,21 @@ def main():
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
     url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
     try:
-        status, body = get(connect(module), url, params["request_timeout"])
+        answer = probe(
+            connect(module),
+            params["namespace"],
+            params["name"],
+            params["port"],
+            params["scheme"],
+            params["path"],
+            params["request_timeout"],
+            params["max_body"],
+        )
     except CoreException as e:
         module.fail_from_exception(e)
     except K8sError as e:
         module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
-    text = _text(body, None)
-    module.exit_json(
-        changed=False,
-        status=status,
-        ok=200 <= status < 300,
-        body=text[: params["max_body"]],
-        message=api_message(text),
-        url=url,
-    )
+    module.exit_json(changed=False, **answer)
 
 
 if __name__ == "__main__":

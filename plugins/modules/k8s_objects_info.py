@@ -39,15 +39,19 @@ description:
 options:
   lookups:
     description:
-      - Objects to read, returned in RV(lookups) in the same order.
+      - Objects to read, returned in RV(lookups) in the same order and, with O(lookups[].key), in RV(found).
       - Without O(lookups[].name), every object of the kind (in O(lookups[].namespace), if given)
-        is listed.
+        is listed, or those that match O(lookups[].label_selectors).
       - A kind the API server does not serve (its CRD not installed) gives RV(lookups[].api_found=false),
         not an error.
     type: list
     elements: dict
     default: []
     suboptions:
+      key:
+        description:
+          - Name of the answer in RV(found). Lookups with the same key add their objects to the same list.
+        type: str
       api_version:
         description: API version of the kind, for example V(v1) or V(postgresql.cnpg.io/v1).
         type: str
@@ -62,6 +66,15 @@ options:
       namespace:
         description: Namespace of the object; leave out for cluster-scoped kinds.
         type: str
+      label_selectors:
+        description:
+          - Keep only the objects whose labels match every selector, as in
+            O(kubernetes.core.k8s_info#module:label_selectors) - V(key=value), V(key==value),
+            V(key!=value), V(key) (the label is set) or V(!key) (it is not).
+          - The objects of the kind are listed, then selected on the client.
+        type: list
+        elements: str
+        default: []
   metadata_only:
     description:
       - Return only C(apiVersion), C(kind) and C(metadata) of the objects in RV(lookups[].resources), for
@@ -170,6 +183,19 @@ lookups:
       namespace: mlflow
       api_found: true
       resources: []
+found:
+  description:
+    - For each O(lookups[].key), the objects found by the lookups with that key (an empty list when
+      none exists); lookups without a key are left out.
+  returned: always
+  type: dict
+  sample:
+    cluster: []
+    volumes:
+      - apiVersion: v1
+        kind: PersistentVolumeClaim
+        metadata:
+          name: mlflow-postgres-1
 definitions:
   description: One entry per O(definitions) entry, in order.
   returned: always
@@ -225,34 +251,22 @@ in_sync:
   sample: true
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
-    ApiError,
-    WaitError,
-    call_with_retries,
-    connect,
-    translate_error,
-)
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
+)
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine import (
+    ObjectReader,
+    check_definition,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
     comparable,
-    describe,
     differences,
-    object_not_found,
     object_ref,
-    without_managed_fields,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
-)
-
-try:
-    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
-except ImportError:  # reported by AnsibleK8SModule's requirement check
-    NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = None
 
 
 def argspec():
@@ -262,10 +276,12 @@ def argspec():
             elements="dict",
             default=[],
             options=dict(
+                key=dict(type="str", no_log=False),
                 api_version=dict(type="str", required=True),
                 kind=dict(type="str", required=True),
                 name=dict(type="str"),
                 namespace=dict(type="str"),
+                label_selectors=dict(type="list", elements="str", default=[]),
             ),
         ),
         metadata_only=dict(type="bool", default=False),
@@ -273,80 +289,37 @@ def argspec():
     )
 
 
-class ObjectReader:
-    """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error."""
-
-    def __init__(self, client):
-        self.client = client
-        self._resources = {}
-        self._discovery_refreshed = False
-
-    def resource(self, api_version, kind):
-        key = (api_version, kind)
-        if key not in self._resources:
-            try:
-                self._resources[key] = self.client.resource(kind, api_version)
-            except (ResourceNotFoundError, ResourceNotUniqueError):
-                self._resources[key] = None
-        return self._resources[key]
-
-    def _refresh_discovery(self, api_version, kind):
-        """The resource after discovery is read again (once per run): kubernetes.core keeps
-        discovery in a file cache, which still lists a kind whose CRD has been removed."""
-        if not self._discovery_refreshed:
-            self.client.client.resources.invalidate_cache()
-            self._discovery_refreshed = True
-            self._resources.clear()
-        return self.resource(api_version, kind)
-
-    def read(self, api_version, kind, name=None, namespace=None):
-        """(api_found, [objects]) for one object, or for every object of the kind without a name."""
-        resource = self.resource(api_version, kind)
-        if resource is None:
-            return False, []
-        params = {}
-        if name:
-            params["name"] = name
-        if namespace and resource.namespaced:
-            params["namespace"] = namespace
-        what = describe(api_version, kind, name, namespace)
-        kind_gone = []
-
-        def attempt():
-            try:
-                return self.client.get(resource, **params)
-            except NotFoundError as e:
-                # A missing object's 404 names it; a 404 that does not is a kind the server
-                # no longer serves (the discovery cache was stale).
-                if not (name and object_not_found(e.body, name)):
-                    kind_gone.append(True)
-                return None
-            except Exception as e:  # noqa: BLE001 - API and connection errors become ApiError
-                translated = translate_error(e, "read")
-                if translated is e:
-                    raise
-                raise translated from e
-
-        found = call_with_retries(attempt, what=what)
-        if kind_gone and not self._discovery_refreshed:
-            if self._refresh_discovery(api_version, kind) is None:
-                return False, []
-            return self.read(api_version, kind, name, namespace)
-        if found is None:
-            return True, []
-        found = found.to_dict()
-        items = found.get("items") if not name else None
-        objects = items if items is not None else [found]
-        return True, [without_managed_fields(obj) for obj in objects]
+def parse_label_selectors(selectors):
+    """``(operator, key, value)`` for each selector: ``key=value`` (or ``==``), ``key!=value``, ``key``, ``!key``."""
+    parsed = []
+    for selector in selectors:
+        text = selector.strip()
+        if "!=" in text:
+            key, value = text.split("!=", 1)
+            parsed.append(("!=", key.strip(), value.strip()))
+        elif "=" in text:
+            key, value = text.replace("==", "=", 1).split("=", 1)
+            parsed.append(("=", key.strip(), value.strip()))
+        elif text.startswith("!"):
+            parsed.append(("!", text[1:].strip(), None))
+        elif text:
+            parsed.append(("exists", text, None))
+    return parsed
 
 
-def check_definition(index, definition):
-    metadata = definition.get("metadata") if isinstance(definition, dict) else None
-    if not (
-        isinstance(metadata, dict) and definition.get("apiVersion") and definition.get("kind") and metadata.get("name")
-    ):
-        raise WaitError("definitions[{0}] needs apiVersion, kind and metadata.name.".format(index))
-    return definition["apiVersion"], definition["kind"], metadata["name"], metadata.get("namespace") or ""
+def labels_match(obj, parsed):
+    """Whether an object's labels meet every parsed selector."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    for operator, key, value in parsed:
+        if operator == "=" and labels.get(key) != value:
+            return False
+        if operator == "!=" and labels.get(key) == value:
+            return False
+        if operator == "!" and key in labels:
+            return False
+        if operator == "exists" and key not in labels:
+            return False
+    return True
 
 
 def run(module, reader):
@@ -354,8 +327,12 @@ def run(module, reader):
     # Every manifest is checked before the first read, so a bad one fails the call at once.
     refs = [check_definition(index, definition) for index, definition in enumerate(params["definitions"])]
     lookups = []
+    found = {}
     for entry in params["lookups"]:
         api_found, objects = reader.read(entry["api_version"], entry["kind"], entry["name"], entry["namespace"])
+        if entry["label_selectors"]:
+            parsed = parse_label_selectors(entry["label_selectors"])
+            objects = [obj for obj in objects if labels_match(obj, parsed)]
         if params["metadata_only"]:
             objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
         lookups.append(
@@ -368,6 +345,8 @@ def run(module, reader):
                 resources=objects,
             )
         )
+        if entry["key"]:
+            found.setdefault(entry["key"], []).extend(objects)
 
     compared = []
     for definition, (api_version, kind, name, namespace) in zip(params["definitions"], refs):  # noqa: B905 - same list
@@ -390,6 +369,7 @@ def run(module, reader):
     return dict(
         changed=False,
         lookups=lookups,
+        found=found,
         definitions=compared,
         in_sync=all(entry["in_sync"] for entry in compared),
     )
@@ -398,11 +378,11 @@ def run(module, reader):
 def main():
     module = k8s_module(argspec())
     try:
-        client = connect(module, get_api_client)
+        client = connect(module)
         module.exit_json(**run(module, ObjectReader(client)))
     except CoreException as e:
         module.fail_from_exception(e)
-    except (WaitError, ApiError) as e:
+    except K8sError as e:
         module.fail_json(msg=str(e))
 
 

@@ -30,7 +30,9 @@ description:
   - The answer is returned, not judged. An HTTP error from the application or from the API server
     (for example C(503) when the Service has no ready endpoints, or C(404) when it does not exist)
     is returned in RV(status) and RV(body) and the module does not fail; the caller decides.
-  - The module fails only when the API server cannot be reached or the client cannot be built.
+  - A dropped or refused connection and a C(429) (the API server throttling) are retried five
+    times with backoff, as in the collection's other Kubernetes modules. The module fails only
+    when the API server cannot be reached or the client cannot be built.
   - Never changes anything; RV(ignore:changed) is always V(false).
   - The credentials need the C(get) verb on C(services/proxy) in O(namespace).
 
@@ -140,21 +142,17 @@ url:
   sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
 """
 
-import json
-
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
+    probe,
+    proxy_path,
 )
-
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    from urllib import quote
 
 
 def argspec():
@@ -169,45 +167,6 @@ def argspec():
     )
 
 
-def proxy_path(namespace, name, port, scheme, path):
-    """The API server path that proxies `path` to the Service (scheme:name:port, as kubectl builds it)."""
-    target = ":".join([scheme, name, port]) if port else "{0}:{1}:".format(scheme, name)
-    return "/api/v1/namespaces/{0}/services/{1}/proxy/{2}".format(
-        quote(namespace, safe=""), quote(target, safe=":"), quote(path.lstrip("/"), safe="/?=&")
-    )
-
-
-def api_message(body):
-    """The message of a Kubernetes Status object, or ''."""
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return ""
-    if isinstance(data, dict) and data.get("kind") == "Status":
-        return str(data.get("message") or data.get("reason") or "")
-    return ""
-
-
-def _text(data, limit):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "replace")
-    return data if limit is None else data[:limit]
-
-
-def get(dynamic_client, url, timeout):
-    """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
-    try:
-        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
-        status = getattr(e, "status", None)
-        if not isinstance(status, int) or status == 0:
-            raise
-        return status, getattr(e, "body", None)
-    return response.status, response.data
-
-
 def main():
     module = k8s_module(argspec())
     params = module.params
@@ -215,21 +174,21 @@ def main():
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
     url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
     try:
-        client = get_api_client(module=module)
-        status, body = get(client.client, url, params["request_timeout"])
+        answer = probe(
+            connect(module),
+            params["namespace"],
+            params["name"],
+            params["port"],
+            params["scheme"],
+            params["path"],
+            params["request_timeout"],
+            params["max_body"],
+        )
     except CoreException as e:
         module.fail_from_exception(e)
-    except Exception as e:  # noqa: BLE001 - connection errors: report where and why
+    except K8sError as e:
         module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
-    text = _text(body, None)
-    module.exit_json(
-        changed=False,
-        status=status,
-        ok=200 <= status < 300,
-        body=text[: params["max_body"]],
-        message=api_message(text),
-        url=url,
-    )
+    module.exit_json(changed=False, **answer)
 
 
 if __name__ == "__main__":

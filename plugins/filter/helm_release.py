@@ -5,40 +5,26 @@
 
 """The state of a Helm release, from the Secrets Helm stores it in, without running helm.
 
-Helm 3 and 4 store each revision of a release in a Secret of type ``helm.sh/release.v1``,
-labelled ``owner=helm``, ``name=<release>``, ``version=<revision>``, ``status=<status>``; its
-``data.release`` is the release as JSON, gzipped and base64-encoded (on top of the Secret's own
-base64). helm's storage driver: pkg/storage/driver/secrets.go and util.go (encodeRelease).
+The records are read by module_utils/helm_release.py (helm's storage driver format, cited there).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import gzip
-import json
-
 from ansible.errors import AnsibleFilterError
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _revision(secret):
-    labels = (secret.get("metadata") or {}).get("labels") or {}
-    try:
-        return int(labels.get("version", 0))
-    except ValueError:
-        return 0
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import (
+    decode_release as _decode,
+)
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import (
+    revision as _revision,
+)
 
 
 def decode_release(secret):
     """The release JSON stored in one Helm release Secret."""
     try:
-        raw = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
-        if raw[:2] == _GZIP_MAGIC:
-            raw = gzip.decompress(raw)
-        return json.loads(raw)
+        return _decode(secret)
     except (KeyError, ValueError, OSError) as e:
         name = (secret.get("metadata") or {}).get("name")
         raise AnsibleFilterError("Secret {0} is not a readable Helm release: {1}".format(name, e)) from e

@@ -16,8 +16,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import gzip
 import json
 
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
@@ -30,6 +28,7 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     evaluate_readiness,
     summarize,
 )
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import decode_release, revision
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     ApiError,
     K8sError,
@@ -317,19 +316,6 @@ def table(rows):
 # --------------------------------------------------------------------------------------------
 
 
-def decode_release(encoded):
-    """The release Helm stored in a Secret's ``data.release`` (as the API returns it, base64 once more).
-
-    Helm's Secret storage driver writes base64(gzip(JSON of the release)) and the API server
-    base64-encodes Secret data again (helm/helm pkg/storage/driver/util.go, encodeRelease and
-    decodeRelease; records stored before compression are not gzipped).
-    """
-    data = base64.b64decode(base64.b64decode(encoded))
-    if data[:3] == b"\x1f\x8b\x08":
-        data = gzip.decompress(data)
-    return json.loads(data.decode("utf-8"))
-
-
 def release_record(secret):
     """``{revision, status, chart}`` of one Helm release Secret; the values and manifest are dropped.
 
@@ -339,18 +325,12 @@ def release_record(secret):
     labels = (secret.get("metadata") or {}).get("labels") or {}
     chart = None
     try:
-        metadata = (decode_release((secret.get("data") or {}).get("release") or "").get("chart") or {}).get(
-            "metadata"
-        ) or {}
+        metadata = (decode_release(secret).get("chart") or {}).get("metadata") or {}
         if metadata.get("name"):
             chart = "{0}-{1}".format(metadata["name"], metadata.get("version", "?"))
-    except (ValueError, TypeError, OSError, EOFError, AttributeError):
+    except (KeyError, ValueError, TypeError, OSError, EOFError, AttributeError):
         chart = None  # a record this reader cannot decode still has its status and revision
-    try:
-        revision = int(labels.get("version") or 0)
-    except ValueError:
-        revision = 0
-    return dict(revision=revision, status=labels.get("status") or "unknown", chart=chart)
+    return dict(revision=revision(secret), status=labels.get("status") or "unknown", chart=chart)
 
 
 # --------------------------------------------------------------------------------------------

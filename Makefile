@@ -71,7 +71,7 @@ integration: setup
 	scripts/integration.sh $(PYTEST_ARGS)
 
 # .github/workflows/ci.yml's jobs in a copy of the checkout laid out like a runner's workspace (no
-# ../shared); CI_LOCAL_ARGS e.g. "--job unit" or "--schemas-from DIR" (no network). See the script.
+# ../shared); CI_LOCAL_ARGS e.g. "--job unit" or "--schemas-from DIR --chart-from DIR" (no network). See the script.
 ci-local: setup
 	$(VENV)/bin/python scripts/ci_local.py $(CI_LOCAL_ARGS)
 

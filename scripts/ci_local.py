@@ -16,10 +16,11 @@ in for:
 `sudo` runs the command directly when this script already runs as root (the runner's sudo needs no
 password either). With --schemas-from DIR, scripts/fetch_schemas.py copies from DIR instead of
 downloading (FETCH_SCHEMAS_FROM), with the same blob id and sha256 checks: for machines without
-GitHub access. --reuse-installs links the checkout's .venv and .tools into the workspace, so
+GitHub access. With --chart-from DIR, scripts/mlflow_chart.py (run by `make setup`) takes the
+mlflow chart from DIR (MLFLOW_CHART_SOURCE), with the same blob id checks. --reuse-installs links the checkout's .venv and .tools into the workspace, so
 `make setup` checks them instead of installing from PyPI and npm again.
 
-Usage: scripts/ci_local.py [--job NAME ...] [--schemas-from DIR] [--reuse-installs] [--keep]
+Usage: scripts/ci_local.py [--job NAME ...] [--schemas-from DIR] [--chart-from DIR] [--reuse-installs] [--keep]
 """
 
 import argparse
@@ -99,7 +100,7 @@ def lay_out_workspace(base, reuse_installs):
     return workspace
 
 
-def job_env(base, workspace, schemas_from):
+def job_env(base, workspace, schemas_from, chart_from=None):
     env = {k: v for k, v in os.environ.items() if k in KEPT or not k.startswith(SCRUBBED_PREFIXES)}
     # The Makefile puts this checkout's venv and tools first on PATH: a runner has neither.
     env["PATH"] = os.pathsep.join(
@@ -121,6 +122,8 @@ def job_env(base, workspace, schemas_from):
     )
     if schemas_from:
         env["FETCH_SCHEMAS_FROM"] = str(Path(schemas_from).resolve())
+    if chart_from:
+        env["MLFLOW_CHART_SOURCE"] = str(Path(chart_from).resolve())
     return env
 
 
@@ -142,7 +145,7 @@ def run_job(name, job, args):
     base = Path(tempfile.mkdtemp(prefix=f"ci-local-{name}-"))
     try:
         workspace = lay_out_workspace(base, args.reuse_installs)
-        env = job_env(base, workspace, args.schemas_from)
+        env = job_env(base, workspace, args.schemas_from, args.chart_from)
         env.update({k: str(v) for k, v in (job.get("env") or {}).items()})
         print(
             f"=== job {name} in {workspace} (nothing beside it: {sorted(p.name for p in workspace.parent.iterdir())})"
@@ -176,6 +179,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", action="append", help="run only this job (repeatable); default: every job")
     parser.add_argument("--schemas-from", help="a local copy of the schema tree, for machines without GitHub access")
+    parser.add_argument("--chart-from", help="the upstream mlflow chart 1.11.5, for machines without GitHub access")
     parser.add_argument("--reuse-installs", action="store_true", help="link the checkout's .venv and .tools")
     parser.add_argument("--with-docker", action="store_true", help="run Docker jobs too when Docker and kind answer")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces")

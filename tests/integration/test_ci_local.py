@@ -14,6 +14,8 @@ import pytest
 from tests.support.paths import REPO_ROOT, SCHEMAS_DIR, VENV_BIN
 
 SCRIPT = REPO_ROOT / "scripts" / "ci_local.py"
+# The upstream chart as the developers' and CI's machines have it (scripts/mlflow_chart.py).
+CHART_SOURCE = os.environ.get("MLFLOW_CHART_SOURCE") or str(REPO_ROOT.parent / "shared" / "charts" / "mlflow-1.11.5")
 SCHEMA_TESTS = "fetch_schemas or terminal_phases or kubernetes_version or schemas_support"
 
 
@@ -45,7 +47,14 @@ def fetched_tree(tmp_path):
 
 def test_unit_job_passes_on_a_runner_layout(fetched_tree):
     proc = ci_local(
-        "--job", "unit", "--reuse-installs", "--schemas-from", str(fetched_tree), addopts=f"-k '{SCHEMA_TESTS}'"
+        "--job",
+        "unit",
+        "--reuse-installs",
+        "--schemas-from",
+        str(fetched_tree),
+        "--chart-from",
+        CHART_SOURCE,
+        addopts=f"-k '{SCHEMA_TESTS}'",
     )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:]
@@ -63,7 +72,9 @@ def test_unit_job_passes_on_a_runner_layout(fetched_tree):
 def test_unit_job_fails_at_its_schema_step_on_a_tampered_file(fetched_tree):
     crd = fetched_tree / "cloudnative-pg" / "postgresql.cnpg.io_clusters.yaml"
     crd.write_bytes(crd.read_bytes() + b"\n# changed\n")
-    proc = ci_local("--job", "unit", "--reuse-installs", "--schemas-from", str(fetched_tree))
+    proc = ci_local(
+        "--job", "unit", "--reuse-installs", "--schemas-from", str(fetched_tree), "--chart-from", CHART_SOURCE
+    )
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "cloudnative-pg/postgresql.cnpg.io_clusters.yaml: got blob" in proc.stdout
     assert "--- Unit tests" not in proc.stdout  # stopped before the tests
@@ -72,7 +83,7 @@ def test_unit_job_fails_at_its_schema_step_on_a_tampered_file(fetched_tree):
 
 def test_kind_job_stops_at_the_docker_step_without_with_docker():
     """Without --with-docker (and here there is no Docker engine) the kind job stops at kind-action."""
-    proc = ci_local("--job", "kind", "--reuse-installs", timeout=120)
+    proc = ci_local("--job", "kind", "--reuse-installs", "--chart-from", CHART_SOURCE, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "needs Docker; the job stops here" in proc.stdout
     assert "=== ci-local: kind not run: needs Docker" in proc.stdout

@@ -29,6 +29,10 @@ pytestmark = [
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 
+# The first request to a fresh server builds its in-memory SQLite schema: slow on a loaded machine.
+SLOW = 120
+
+
 def _helm_install(emu, workdir, values):
     env = paths.tool_env({"KUBECONFIG": emu.kubeconfig, "HELM_CACHE_HOME": workdir / "hc",
                           "HELM_CONFIG_HOME": workdir / "hcfg", "HELM_DATA_HOME": workdir / "hd"})  # fmt: skip
@@ -53,8 +57,8 @@ def test_workers_and_allowed_hosts_follow_the_chart_values():
         try:
             cmdline = Path(f"/proc/{first.proc.pid}/cmdline").read_bytes().split(b"\0")
             assert b"--workers=1" in cmdline
-            assert request(first.url + SEARCH, headers={"Host": "one.example.com"})[0] != 403
-            assert request(first.url + SEARCH, headers={"Host": "two.example.com"})[0] == 403
+            assert request(first.url + SEARCH, headers={"Host": "one.example.com"}, timeout=SLOW)[0] != 403
+            assert request(first.url + SEARCH, headers={"Host": "two.example.com"}, timeout=SLOW)[0] == 403
         finally:
             first.stop()
 
@@ -63,8 +67,8 @@ def test_workers_and_allowed_hosts_follow_the_chart_values():
         try:
             cmdline = Path(f"/proc/{second.proc.pid}/cmdline").read_bytes().split(b"\0")
             assert b"--workers=2" in cmdline and b"--workers=1" not in cmdline
-            assert request(second.url + SEARCH, headers={"Host": "two.example.com"})[0] != 403
-            assert request(second.url + SEARCH, headers={"Host": "one.example.com"})[0] == 403
+            assert request(second.url + SEARCH, headers={"Host": "two.example.com"}, timeout=SLOW)[0] != 403
+            assert request(second.url + SEARCH, headers={"Host": "one.example.com"}, timeout=SLOW)[0] == 403
         finally:
             second.stop()
             shutil.rmtree(workdir, ignore_errors=True)

@@ -27,8 +27,9 @@ from tests.harness.deployment_input import in_cluster_hosts
 from tests.harness.mlflow_server import request
 from tests.harness.postgres import Postgres, PostgresStartError
 from tests.harness.stack import Stack, new_workdir
-from tests.integration.test_status_playbook import ROWS, table
-from tests.support.ansible_run import assert_no_secrets, run_playbook
+from tests.integration.day2_support import Site
+from tests.integration.test_status_playbook import ROWS, run_status
+from tests.support.ansible_run import assert_no_secrets
 from tests.support.paths import REPO_ROOT
 
 pytestmark = [
@@ -419,21 +420,17 @@ def test_status_reports_every_part_ok_with_mlflow_and_the_outpost_running(stack,
             ("mlflow", "mlflow"),
             ("authentik", "ak-outpost-mlflow-outpost"),
         }
-        run = run_playbook(
-            REPO_ROOT / "playbooks" / "status.yml",
-            inventory=converged_site.inventory,
-            extra_vars=converged_site.extra_vars,
-            env=converged_site.env,
-            verbosity=1,
-        )
-        rows = table(run.output)
+        (workdir := stack.workdir / "status").mkdir(exist_ok=True)
+        site = Site(converged_site.emulator, workdir, converged_site.extra_vars, converged_site.secret_values)
+        run, status, rows = run_status(site)
         assert run.rc == 0, run.output[-3000:]
+        assert status["healthy"], status["unhealthy"]
         assert list(rows) == ROWS
         assert all(state == "ok" for state, _ in rows.values()), rows
         assert rows["MLflow /health via Service"][1].startswith("200 OK"), rows
         assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"
         assert_no_secrets(run.output, converged_site.secret_values)
-        TIMINGS["status_table"] = run.output.split("PART ", 1)[1].split("\n\n", 1)[0]
+        TIMINGS["status_table"] = status["table"]
     finally:
         endpoints.unregister(converged_site.kubeconfig, registered)
 

@@ -196,10 +196,11 @@ def _text(data, limit):
     return data if limit is None else data[:limit]
 
 
-def get(dynamic_client, url, timeout):
+def get(dynamic_client, url, timeout, headers=None):
     """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
+    extra = {"header_params": dict(headers)} if headers else {}
     try:
-        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout)
+        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout, **extra)
     except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
         status = getattr(e, "status", None)
         if not isinstance(status, int) or status == 0:

@@ -21,7 +21,18 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.mlflow_registry 
 DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
-KEYS = ("name", "model_uri", "replicas", "resources", "image", "port", "workers", "timeout", "allow_from", "expose_host")
+KEYS = (
+    "name",
+    "model_uri",
+    "replicas",
+    "resources",
+    "image",
+    "port",
+    "workers",
+    "timeout",
+    "allow_from",
+    "expose_host",
+)
 ALLOW_KEYS = ("namespace", "pod_labels")
 
 
@@ -37,7 +48,9 @@ def _int(value, low, high):
 
 def _allow_from_problems(where, rules):
     if not isinstance(rules, list):
-        return ["{0}.allow_from must be a list of {{namespace: ..., pod_labels: {{...}}}} (got {1!r})".format(where, rules)]
+        return [
+            "{0}.allow_from must be a list of {{namespace: ..., pod_labels: {{...}}}} (got {1!r})".format(where, rules)
+        ]
     problems = []
     for j, rule in enumerate(rules):
         at = "{0}.allow_from[{1}]".format(where, j)
@@ -46,7 +59,9 @@ def _allow_from_problems(where, rules):
             continue
         unknown = sorted(set(rule) - set(ALLOW_KEYS))
         if unknown:
-            problems.append("{0} has unknown key(s) {1}; allowed: {2}".format(at, ", ".join(unknown), ", ".join(ALLOW_KEYS)))
+            problems.append(
+                "{0} has unknown key(s) {1}; allowed: {2}".format(at, ", ".join(unknown), ", ".join(ALLOW_KEYS))
+            )
         if "namespace" in rule and not (isinstance(rule["namespace"], str) and DNS_1123_LABEL.match(rule["namespace"])):
             problems.append("{0}.namespace must be a namespace name (got {1!r})".format(at, rule["namespace"]))
         labels = rule.get("pod_labels", {})
@@ -70,7 +85,9 @@ def model_serving_problems(models, variable="mlflow_model_serving_models", reser
             where = "{0} ({1})".format(where, name)
         unknown = sorted(set(entry) - set(KEYS))
         if unknown:
-            problems.append("{0} has unknown key(s) {1}; allowed: {2}".format(where, ", ".join(unknown), ", ".join(KEYS)))
+            problems.append(
+                "{0} has unknown key(s) {1}; allowed: {2}".format(where, ", ".join(unknown), ", ".join(KEYS))
+            )
         if not (isinstance(name, str) and DNS_1035_LABEL.match(name)):
             problems.append(
                 "{0}.name must be a DNS label (lower-case letters, digits and '-', starting with a letter, "
@@ -88,16 +105,26 @@ def model_serving_problems(models, variable="mlflow_model_serving_models", reser
             problems.append("{0}.model_uri: {1}".format(where, e))
         for key, low, high in (("replicas", 0, 1000), ("port", 1, 65535), ("workers", 1, 64), ("timeout", 1, 86400)):
             if key in entry and _int(entry[key], low, high) is None:
-                problems.append("{0}.{1} must be a whole number from {2} to {3} (got {4!r})".format(where, key, low, high, entry[key]))
+                problems.append(
+                    "{0}.{1} must be a whole number from {2} to {3} (got {4!r})".format(
+                        where, key, low, high, entry[key]
+                    )
+                )
         if "resources" in entry and not isinstance(entry["resources"], dict):
-            problems.append("{0}.resources must be a mapping with requests and limits (got {1!r})".format(where, entry["resources"]))
+            problems.append(
+                "{0}.resources must be a mapping with requests and limits (got {1!r})".format(where, entry["resources"])
+            )
         if "image" in entry and not (isinstance(entry["image"], str) and entry["image"].strip()):
             problems.append("{0}.image must be an image reference (got {1!r})".format(where, entry["image"]))
-        if "expose_host" in entry and entry["expose_host"] and not (
-            isinstance(entry["expose_host"], str) and HOSTNAME.match(entry["expose_host"])
+        if (
+            "expose_host" in entry
+            and entry["expose_host"]
+            and not (isinstance(entry["expose_host"], str) and HOSTNAME.match(entry["expose_host"]))
         ):
             problems.append(
-                "{0}.expose_host must be a host name without scheme or path (got {1!r})".format(where, entry["expose_host"])
+                "{0}.expose_host must be a host name without scheme or path (got {1!r})".format(
+                    where, entry["expose_host"]
+                )
             )
         if "allow_from" in entry:
             problems.extend(_allow_from_problems(where, entry["allow_from"]))

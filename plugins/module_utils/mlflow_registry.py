@@ -167,7 +167,9 @@ class Registry:
             )
         aliases = sorted(model.get("aliases") or [], key=lambda a: a.get("alias", ""))
         if kind == "alias":
-            found = self.version_by_alias(name, ref)
+            # MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404; the model lists its aliases.
+            listed = any(a.get("alias") == ref for a in aliases)
+            found = self.version_by_alias(name, ref) if listed else None
             if found is None:
                 return None, "model '{0}' has no alias '{1}' ({2}); its aliases: {3}".format(
                     name, ref, uri, _listing("{0} -> version {1}".format(a["alias"], a["version"]) for a in aliases)

@@ -211,10 +211,10 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.mlflow_registry 
     Registry,
     RegistryError,
 )
-from ansible_collections.apocrathia.mlflow.plugins.modules.service_proxy_info import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
     get as proxy_get,
 )
-from ansible_collections.apocrathia.mlflow.plugins.modules.service_proxy_info import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
     proxy_path,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (

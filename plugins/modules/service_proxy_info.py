@@ -140,21 +140,19 @@ url:
   sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
 """
 
-import json
-
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
     CoreException,
     auth_argspec,
     k8s_module,
 )
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (  # noqa: F401 - proxy_path for callers
+    api_message,
+    get,
+    proxy_path,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
     get_api_client,
 )
-
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    from urllib import quote
 
 
 def argspec():
@@ -169,44 +167,12 @@ def argspec():
     )
 
 
-def proxy_path(namespace, name, port, scheme, path):
-    """The API server path that proxies `path` to the Service (scheme:name:port, as kubectl builds it)."""
-    target = ":".join([scheme, name, port]) if port else "{0}:{1}:".format(scheme, name)
-    return "/api/v1/namespaces/{0}/services/{1}/proxy/{2}".format(
-        quote(namespace, safe=""), quote(target, safe=":"), quote(path.lstrip("/"), safe="/?=&")
-    )
-
-
-def api_message(body):
-    """The message of a Kubernetes Status object, or ''."""
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return ""
-    if isinstance(data, dict) and data.get("kind") == "Status":
-        return str(data.get("message") or data.get("reason") or "")
-    return ""
-
-
 def _text(data, limit):
     if data is None:
         return ""
     if isinstance(data, bytes):
         data = data.decode("utf-8", "replace")
     return data if limit is None else data[:limit]
-
-
-def get(dynamic_client, url, timeout, headers=None):
-    """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
-    extra = {"header_params": dict(headers)} if headers else {}
-    try:
-        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout, **extra)
-    except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
-        status = getattr(e, "status", None)
-        if not isinstance(status, int) or status == 0:
-            raise
-        return status, getattr(e, "body", None)
-    return response.status, response.data
 
 
 def main():

@@ -88,7 +88,9 @@ class ScriptedRegistry:
             return 200, json.dumps({"registered_model": {"name": name, "aliases": aliases}})
         if endpoint == "registered-models/alias":
             n = model.get("aliases", {}).get(params["alias"])
-            return MISSING if n is None else (200, json.dumps({"model_version": self._mv(name, n)}))
+            if n is None:  # what MLflow 3.15.1 answers
+                return 400, json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": "alias not found."})
+            return 200, json.dumps({"model_version": self._mv(name, n)})
         if endpoint == "model-versions/get":
             n = int(params["version"])
             return MISSING if n not in model["versions"] else (200, json.dumps({"model_version": self._mv(name, n)}))

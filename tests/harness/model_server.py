@@ -139,7 +139,7 @@ def localise(argv, env, *, port, tracking_url, tmp):
     env = dict(env)
     env["MLFLOW_TRACKING_URI"] = tracking_url
     for key in ("TMPDIR", "HOME"):
-        if env.get(key) == "/tmp":
+        if env.get(key) == "/tmp":  # noqa: S108 - the pod's emptyDir, mapped to a private directory
             env[key] = str(tmp)
     return out, env
 

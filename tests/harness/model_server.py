@@ -145,8 +145,10 @@ def localise(argv, env, *, port, tracking_url, tmp):
 
 
 class ModelServer:
-    def __init__(self, workdir, deployment, tracking_url):
+    def __init__(self, workdir, deployment, tracking_url, *, os_user=procs.CLIENT_USER, hide=()):
+        """Runs as ``os_user`` in its own mount namespace with ``hide`` covered (the tracking server's files)."""
         self.workdir = Path(workdir)
+        self.os_user, self.hide = os_user, list(hide)
         self.argv_pod, self.env_pod = container_command(deployment)
         self.tracking_url = tracking_url
         self.port = None
@@ -164,7 +166,8 @@ class ModelServer:
     def start(self, timeout=240):
         tmp = self.workdir / "tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        procs.owned_dir(self.workdir, self.os_user, 0o755)
+        procs.owned_dir(tmp, self.os_user, 0o700)
         self.port = procs.free_port()
         self.argv, env = localise(self.argv_pod, self.env_pod, port=self.port, tracking_url=self.tracking_url, tmp=tmp)
         # The image's PATH: bash, and the uvicorn that `mlflow models serve` execs (next to mlflow).
@@ -172,8 +175,9 @@ class ModelServer:
         t0 = time.monotonic()
         with self.logfile.open("wb") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                procs.isolated_command(self.argv, self.os_user, hide=self.hide), env=self.env, cwd=tmp, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         procs.wait_for(self._ready, timeout, interval=0.5, what="model server", proc=self.proc, log=self.logfile)
         self.ready_s = time.monotonic() - t0
         return self

@@ -112,6 +112,18 @@ def proxy_to(registry, service="mlflow"):
         emulator_server.Server.resource = _ORIGINAL_RESOURCE
 
 
+def example_data():
+    """The reference example's data and split (tests/harness/client_example.py): x_train, x_test, y_train."""
+    import numpy as np  # noqa: PLC0415 - only the serving tests and bench need it
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
+    rng = np.random.default_rng(42)
+    features = rng.normal(size=(400, 6))
+    target = features @ rng.normal(size=6) + 0.1 * rng.normal(size=400)
+    x_train, x_test, y_train, _ = train_test_split(features, target, test_size=0.25, random_state=0)
+    return x_train, x_test, y_train
+
+
 # -- the serving container ----------------------------------------------------------------------
 def container_command(deployment):
     """(argv, env) of the model-server container exactly as the Deployment gives it."""

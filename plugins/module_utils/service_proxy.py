@@ -11,6 +11,12 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
+    ApiError,
+    call,
+    request,
+)
+
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2 is not supported
@@ -36,14 +42,21 @@ def api_message(body):
     return ""
 
 
-def get(dynamic_client, url, timeout, headers=None):
-    """(status, body) of a GET; HTTP errors are answers too. Other errors raise."""
-    extra = {"header_params": dict(headers)} if headers else {}
-    try:
-        response = dynamic_client.request("GET", url, serialize=False, _request_timeout=timeout, **extra)
-    except Exception as e:  # noqa: BLE001 - the client's ApiException and DynamicApiError both carry status/body
-        status = getattr(e, "status", None)
-        if not isinstance(status, int) or status == 0:
-            raise
-        return status, getattr(e, "body", None)
-    return response.status, response.data
+def get(client, url, timeout, headers=None):
+    """(status, body) of one GET through the service proxy; ``headers`` are sent with it (e.g. Host).
+
+    An HTTP status is an answer (the caller judges it), except 429: the API server throttled the
+    request, which is retried like a dropped connection, by the collection's retry policy.
+    """
+
+    def attempt():
+        try:
+            extra = {"header_params": dict(headers)} if headers else {}
+            response = request(client, "GET", url, "get", _request_timeout=timeout, **extra)
+        except ApiError as e:
+            if e.status is None or e.status == 429:
+                raise
+            return e.status, e.body
+        return response.status, response.data
+
+    return call(attempt, "get", url)

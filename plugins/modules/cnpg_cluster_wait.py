@@ -246,22 +246,19 @@ timeline:
       at: "2026-01-01T00:00:41.900+00:00"
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import describe_state
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg_wait import (
     ClusterApi,
     ClusterNotFound,
     ClusterWaiter,
     OperatorNotInstalled,
-    WaitError,
-    connect,
-    describe_state,
 )
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
 )
 
 
@@ -285,7 +282,7 @@ def run(module, waiter):
             # Check mode: the tasks that would install the operator did not run either.
             module.warn(str(e))
             module.exit_json(changed=False, msg="Check mode: " + str(e), **waiter.result())
-        except WaitError as e:
+        except K8sError as e:
             module.fail_json(msg=str(e), **waiter.result())
         if cluster is None:
             module.warn("Cluster {0} does not exist (yet).".format(where))
@@ -300,7 +297,7 @@ def run(module, waiter):
 
     try:
         waiter.wait()
-    except WaitError as e:
+    except K8sError as e:
         module.fail_json(msg=str(e), **waiter.result())
     result = waiter.result()
     module.exit_json(
@@ -321,10 +318,10 @@ def main():
         module.fail_json(msg="expected_instances must be at least 1, got {0}.".format(params["expected_instances"]))
 
     try:
-        client = connect(module, get_api_client)
+        client = connect(module)
     except CoreException as e:
         module.fail_from_exception(e)
-    except WaitError as e:
+    except K8sError as e:
         module.fail_json(msg=str(e))
 
     waiter = ClusterWaiter(

@@ -225,34 +225,22 @@ in_sync:
   sample: true
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
-    ApiError,
-    WaitError,
-    call_with_retries,
-    connect,
-    translate_error,
-)
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
+)
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine import (
+    ObjectReader,
+    check_definition,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
     comparable,
-    describe,
     differences,
-    object_not_found,
     object_ref,
-    without_managed_fields,
 )
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
-)
-
-try:
-    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
-except ImportError:  # reported by AnsibleK8SModule's requirement check
-    NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = None
 
 
 def argspec():
@@ -271,82 +259,6 @@ def argspec():
         metadata_only=dict(type="bool", default=False),
         definitions=dict(type="list", elements="dict", default=[]),
     )
-
-
-class ObjectReader:
-    """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error."""
-
-    def __init__(self, client):
-        self.client = client
-        self._resources = {}
-        self._discovery_refreshed = False
-
-    def resource(self, api_version, kind):
-        key = (api_version, kind)
-        if key not in self._resources:
-            try:
-                self._resources[key] = self.client.resource(kind, api_version)
-            except (ResourceNotFoundError, ResourceNotUniqueError):
-                self._resources[key] = None
-        return self._resources[key]
-
-    def _refresh_discovery(self, api_version, kind):
-        """The resource after discovery is read again (once per run): kubernetes.core keeps
-        discovery in a file cache, which still lists a kind whose CRD has been removed."""
-        if not self._discovery_refreshed:
-            self.client.client.resources.invalidate_cache()
-            self._discovery_refreshed = True
-            self._resources.clear()
-        return self.resource(api_version, kind)
-
-    def read(self, api_version, kind, name=None, namespace=None):
-        """(api_found, [objects]) for one object, or for every object of the kind without a name."""
-        resource = self.resource(api_version, kind)
-        if resource is None:
-            return False, []
-        params = {}
-        if name:
-            params["name"] = name
-        if namespace and resource.namespaced:
-            params["namespace"] = namespace
-        what = describe(api_version, kind, name, namespace)
-        kind_gone = []
-
-        def attempt():
-            try:
-                return self.client.get(resource, **params)
-            except NotFoundError as e:
-                # A missing object's 404 names it; a 404 that does not is a kind the server
-                # no longer serves (the discovery cache was stale).
-                if not (name and object_not_found(e.body, name)):
-                    kind_gone.append(True)
-                return None
-            except Exception as e:  # noqa: BLE001 - API and connection errors become ApiError
-                translated = translate_error(e, "read")
-                if translated is e:
-                    raise
-                raise translated from e
-
-        found = call_with_retries(attempt, what=what)
-        if kind_gone and not self._discovery_refreshed:
-            if self._refresh_discovery(api_version, kind) is None:
-                return False, []
-            return self.read(api_version, kind, name, namespace)
-        if found is None:
-            return True, []
-        found = found.to_dict()
-        items = found.get("items") if not name else None
-        objects = items if items is not None else [found]
-        return True, [without_managed_fields(obj) for obj in objects]
-
-
-def check_definition(index, definition):
-    metadata = definition.get("metadata") if isinstance(definition, dict) else None
-    if not (
-        isinstance(metadata, dict) and definition.get("apiVersion") and definition.get("kind") and metadata.get("name")
-    ):
-        raise WaitError("definitions[{0}] needs apiVersion, kind and metadata.name.".format(index))
-    return definition["apiVersion"], definition["kind"], metadata["name"], metadata.get("namespace") or ""
 
 
 def run(module, reader):
@@ -398,11 +310,11 @@ def run(module, reader):
 def main():
     module = k8s_module(argspec())
     try:
-        client = connect(module, get_api_client)
+        client = connect(module)
         module.exit_json(**run(module, ObjectReader(client)))
     except CoreException as e:
         module.fail_from_exception(e)
-    except (WaitError, ApiError) as e:
+    except K8sError as e:
         module.fail_json(msg=str(e))
 
 

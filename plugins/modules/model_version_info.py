@@ -202,9 +202,11 @@ problems:
 """
 
 from ansible.module_utils.urls import open_url
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.mlflow_registry import (
@@ -216,9 +218,6 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy im
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
     proxy_path,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
 )
 
 try:
@@ -281,7 +280,7 @@ def url_transport(params):
 
 def service_proxy_transport(module, params):
     """get(path, params) through the API server's service proxy, with the Host MLflow allows."""
-    client = get_api_client(module=module).client
+    client = connect(module)
     host = params["host_header"] or "{0}.{1}.svc.{2}:{3}".format(
         params["service_name"], params["service_namespace"], params["cluster_domain"], params["service_port"]
     )
@@ -308,6 +307,8 @@ def main():
         results, problems = Registry(transport).resolve_all(params["uris"])
     except CoreException as e:
         module.fail_from_exception(e)
+    except K8sError as e:
+        module.fail_json(msg="Could not reach the MLflow model registry at {0}: {1}".format(where, e))
     except RegistryError as e:
         module.fail_json(msg="Could not read the MLflow model registry at {0}: {1}".format(where, e))
     except Exception as e:  # noqa: BLE001 - connection errors: report where and why

@@ -30,7 +30,9 @@ description:
   - The answer is returned, not judged. An HTTP error from the application or from the API server
     (for example C(503) when the Service has no ready endpoints, or C(404) when it does not exist)
     is returned in RV(status) and RV(body) and the module does not fail; the caller decides.
-  - The module fails only when the API server cannot be reached or the client cannot be built.
+  - A dropped or refused connection and a C(429) (the API server throttling) are retried five
+    times with backoff, as in the collection's other Kubernetes modules. The module fails only
+    when the API server cannot be reached or the client cannot be built.
   - Never changes anything; RV(ignore:changed) is always V(false).
   - The credentials need the C(get) verb on C(services/proxy) in O(namespace).
 
@@ -140,18 +142,17 @@ url:
   sample: /api/v1/namespaces/mlflow/services/http:mlflow:80/proxy/health
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_module import (
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
+    K8sError,
     auth_argspec,
+    connect,
     k8s_module,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (  # noqa: F401 - proxy_path for callers
     api_message,
     get,
     proxy_path,
-)
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-    get_api_client,
 )
 
 
@@ -182,11 +183,10 @@ def main():
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
     url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
     try:
-        client = get_api_client(module=module)
-        status, body = get(client.client, url, params["request_timeout"])
+        status, body = get(connect(module), url, params["request_timeout"])
     except CoreException as e:
         module.fail_from_exception(e)
-    except Exception as e:  # noqa: BLE001 - connection errors: report where and why
+    except K8sError as e:
         module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
     text = _text(body, None)
     module.exit_json(

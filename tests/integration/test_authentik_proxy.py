@@ -199,7 +199,7 @@ def test_variables_reach_the_blueprint(converged, workdir):
     assert _run(emu, workdir).rc == 0
 
 
-# On an empty cluster _common reports the ConfigMap as planned (its namespace does not exist
+# On an empty cluster the engine reports the ConfigMap as planned (its namespace does not exist
 # yet, so a server-side dry run would get 404); with the namespace there, the dry run runs.
 @pytest.mark.parametrize("namespace_exists", [True, False], ids=["namespace-exists", "empty-cluster"])
 def test_check_mode_with_diff_reports_the_change_and_writes_nothing(emulator, workdir, namespace_exists):
@@ -268,12 +268,18 @@ def test_preflight_tag_runs_only_the_checks(emulator, workdir):
     assert _configmap(emu) is None
 
 
+def _waited_for(run):
+    """(kind, name, found) of the outpost objects the wait task read (its last attempt)."""
+    (wait,) = run.tasks(name="Wait for authentik to create the outpost objects")
+    assert wait["status"] == "ok", wait
+    return {(f["kind"], f["name"], f["exists"]) for f in wait["lookups"] if f["namespace"] == "authentik"}
+
+
 def test_wait_finds_the_outpost_deployment_and_httproute(emulator, workdir):
     emu = emulator()
     run = _run(emu, workdir, extra_vars={"authentik_proxy_wait": True, "authentik_proxy_wait_timeout": 30})
     assert run.rc == 0, run.output
-    assert f"Deployment authentik/{OUTPOST_OBJECTS}" in run.output
-    assert f"HTTPRoute authentik/{OUTPOST_OBJECTS}" in run.output
+    assert _waited_for(run) == {("Deployment", OUTPOST_OBJECTS, True), ("HTTPRoute", OUTPOST_OBJECTS, True)}
     assert emu.get("apps/v1", "Deployment", OUTPOST_OBJECTS, "authentik") is not None
     route = emu.get("gateway.networking.k8s.io/v1", "HTTPRoute", OUTPOST_OBJECTS, "authentik")
     schemas.validate_k8s_object(route, crd_files=[HTTPROUTE_CRD])
@@ -285,8 +291,7 @@ def test_wait_without_gateway_api_waits_for_the_deployment_only(emulator, workdi
     emu = emulator(gateway_api=False)
     run = _run(emu, workdir, extra_vars={"authentik_proxy_wait": True, "authentik_proxy_wait_timeout": 30})
     assert run.rc == 0, run.output
-    assert f"Deployment authentik/{OUTPOST_OBJECTS}" in run.output
-    assert "HTTPRoute authentik/" not in run.output
+    assert _waited_for(run) == {("Deployment", OUTPOST_OBJECTS, True)}
 
 
 def test_wait_times_out_with_a_clear_message_when_authentik_does_nothing(emulator, workdir):

@@ -118,7 +118,7 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
     conflicts = [(r.resource, r.verb) for r in emu.requests if r.status == 409]
     assert conflicts == [("persistentvolumeclaims", "create")]
     # kubernetes.core reports a create answered by 409 as done without an object; the apply in
-    # roles/_common retries it, so the PVC exists after this run.
+    # The object engine retries it, so the PVC exists after this run.
     assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS)
     # the fatal one: helm's Deployment create, reported with the API server's answer (by the
     # release task itself, or by the role's check of its outcome)

@@ -48,15 +48,22 @@ def test_check_mode_before_converge_reports_changes_and_writes_nothing(converged
     run = converged_site.runs["check"]
     assert run.rc == 0
     assert run.recap()["changed"] > 0, "check mode should report the planned changes"
-    assert "would create Cluster mlflow/mlflow-postgres" in run.output.replace("\n", " ").replace("  ", " ")
+    (cluster,) = run.objects(ref="Cluster mlflow/mlflow-postgres")
+    assert (cluster["action"], cluster["operation"]) == ("planned", "create")
     assert converged_site.writes["check"] == []
     assert converged_site.snapshots["before_check"] == converged_site.snapshots["before_converge"]
 
 
 def test_converge_changes_then_second_run_changes_nothing(converged_site):
     assert converged_site.runs["converge"].recap()["changed"] > 0
-    recap = converged_site.runs["idempotence"].recap()
-    assert recap["changed"] == 0 and recap["failed"] == 0, recap
+    run = converged_site.runs["idempotence"]
+    recap = run.recap()
+    changed = [
+        (r["task"], [(o["ref"], o["action"]) for o in r.get("objects", []) if o["action"] != "unchanged"])
+        for r in run.results
+        if r["status"] == "changed"
+    ]
+    assert recap["changed"] == 0 and recap["failed"] == 0, (recap, changed)
     # Not one write request (an unchanged object is compared by a dry run, never patched),
     # and no object in the store changed.
     assert converged_site.writes["idempotence"] == [], [(w.verb, w.path) for w in converged_site.writes["idempotence"]]
@@ -64,38 +71,26 @@ def test_converge_changes_then_second_run_changes_nothing(converged_site):
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}
 
 
-def skipped_every_time(output, task):
-    """Whether `task` (role : name) appears in a -vvv play output and was skipped each time."""
-    lines = output.splitlines()
-    outcomes = []
-    for index, line in enumerate(lines):
-        if line.startswith(f"TASK [apocrathia.mlflow.{task}]"):
-            following = [
-                nxt for nxt in lines[index + 1 : index + 8] if nxt.strip() and not nxt.startswith("task path:")
-            ]
-            outcomes.append(following[0].split(":")[0] if following else "")
-    return bool(outcomes) and set(outcomes) == {"skipping"}, outcomes
-
-
 def test_second_run_only_reads_and_leaves_the_release_alone(converged_site):
     # Not even a server-side dry run: the roles compare on the client, after one read each.
     requests = converged_site.requests["idempotence"]
     assert {r.verb for r in requests} <= {"get", "list"}, sorted({(r.verb, r.path) for r in requests})
-    output = converged_site.runs["idempotence"].output
+    run = converged_site.runs["idempotence"]
+    # Every object the roles manage was found in sync.
+    objects = run.objects()
+    assert objects and {o["action"] for o in objects} == {"unchanged"}, [
+        o for o in objects if o["action"] != "unchanged"
+    ]
     # The release runs this chart with these values already: no schema render, no helm call.
     # The Cluster was not written and was ready: no wait.
-    for task in (
-        "mlflow_helm : Render the chart with the values to check them against its schema",
-        "mlflow_helm : Install or upgrade the MLflow release",
-        "cnpg_cluster : Wait until the Cluster is ready",
-        "_common : Apply the manifests that differ | cluster.yml.j2, podmonitor.yml.j2, networkpolicy.yml.j2, remove ScheduledBackup",
-    ):
-        skipped, outcomes = skipped_every_time(output, task)
-        assert skipped, (task, outcomes)
-    # The converge did run them (the names above are the tasks' real names).
-    converge = converged_site.runs["converge"].output
-    assert not skipped_every_time(converge, "mlflow_helm : Install or upgrade the MLflow release")[0]
-    assert not skipped_every_time(converge, "cnpg_cluster : Wait until the Cluster is ready")[0]
+    for action in ("kubernetes.core.helm_template", "kubernetes.core.helm", "apocrathia.mlflow.cnpg_cluster_wait"):
+        outcomes = {r["status"] for r in run.tasks(action=action)}
+        assert outcomes == {"skipped"}, (action, outcomes)
+    # The converge did run them.
+    converge = converged_site.runs["converge"]
+    for action in ("kubernetes.core.helm", "apocrathia.mlflow.cnpg_cluster_wait"):
+        assert {r["status"] for r in converge.tasks(action=action)} & {"ok", "changed"}, action
+    assert {o["action"] for o in converge.objects(kind="Cluster")} == {"created"}
 
 
 def test_no_secret_value_in_any_output(converged_site):

@@ -52,7 +52,6 @@ def assert_refused(result, *fragments):
         assert fragment in flat, f"{fragment!r} not in the output:\n{run.output[-3000:]}"
     assert writes == [], [(w.verb, w.path) for w in writes]
     assert after == before, "the run created or changed objects"
-    assert "TASK [apocrathia.mlflow._common : Apply the manifest" not in run.output
     assert_no_secrets(run.output, [PASSWORD])
 
 
@@ -82,7 +81,7 @@ def test_missing_storage_class(emulator_factory):
     emulator = emulator_factory(storage_classes={"standard": True})  # no longhorn
     assert_refused(
         run_site(emulator),
-        "StorageClass 'longhorn' does not exist in the cluster: create it, or set cnpg_cluster_storage_class",
+        "cnpg_cluster_storage_class is 'longhorn', which does not exist in the cluster",
     )
 
 
@@ -104,12 +103,12 @@ def test_no_default_storage_class_when_none_is_named(emulator_factory):
         ),
         pytest.param(
             {"mlflow_secrets_username": "someone-else"},
-            "mlflow_secrets_username must be 'mlflow', the database owner (cnpg_cluster_owner)",
+            "mlflow_secrets_username is 'someone-else'; it must be 'mlflow', the database owner (mlflow_database_owner)",
             id="username-is-not-the-database-owner",
         ),
         pytest.param(
             {"mlflow_helm_workers": 40},
-            "MLflow could open 600 PostgreSQL connections",
+            "mlflow_helm_workers is 40: MLflow could open 600 PostgreSQL connections",
             id="connection-budget",
         ),
         pytest.param(
@@ -118,11 +117,59 @@ def test_no_default_storage_class_when_none_is_named(emulator_factory):
             id="external-host-with-scheme",
         ),
         pytest.param(
-            {"mlflow_helm_values_extra": {"replicaCount": "two"}},
-            "The Helm values built from the mlflow_helm_* variables are not valid for chart",
+            {"mlflow_helm_values_extra": {"service": {"port": "eighty"}}},
+            "The Helm values built from the mlflow_helm_* variables and mlflow_helm_values_extra are not valid for chart",
             id="helm-values-against-chart-schema",
         ),
     ],
 )
 def test_bad_variable(emulator_factory, extra_vars, message):
     assert_refused(run_site(emulator_factory(), extra_vars), message)
+
+
+# The checks run on the final Helm values, after mlflow_helm_values_extra: an override cannot
+# slip past them. Each message names the one variable to change and the value found.
+@pytest.mark.parametrize(
+    ("extra_vars", "message", "not_mentioned"),
+    [
+        pytest.param(
+            {"mlflow_helm_values_extra": {"extraArgs": {"workers": "64"}}},
+            "mlflow_helm_values_extra.extraArgs.workers is 64: MLflow could open 960 PostgreSQL connections",
+            "replicaCount is",
+            id="workers-through-values-extra",
+        ),
+        pytest.param(
+            {"mlflow_helm_values_extra": {"replicaCount": 3}},
+            "mlflow_helm_values_extra.replicaCount is 3, but the artifact volume is ReadWriteOnce",
+            "PostgreSQL connections",
+            id="replicas-through-values-extra",
+        ),
+    ],
+)
+def test_final_values_bypasses_are_refused(emulator_factory, extra_vars, message, not_mentioned):
+    result = run_site(emulator_factory(), extra_vars)
+    assert_refused(result, message)
+    flat = " ".join(result[0].output.split())
+    if "replicaCount" in message:
+        assert "needs object storage: set mlflow_helm_artifacts_store" in flat
+    assert not_mentioned not in flat, "the message names only what is wrong"
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        (
+            {"cnpg_cluster_storage_size": "20GB"},
+            "cnpg_cluster_storage_size must be a Kubernetes quantity such as 20Gi; got '20GB'.",
+        ),
+        ({"mlflow_helm_release_name": "MLflow"}, "mlflow_helm_release_name must be a DNS label"),
+    ],
+    ids=["storage-size", "release-name"],
+)
+def test_a_message_names_only_the_wrong_variable(emulator_factory, extra_vars, message):
+    result = run_site(emulator_factory(), extra_vars)
+    assert_refused(result, message)
+    flat = " ".join(result[0].output.split())
+    (variable,) = extra_vars
+    others = ["cnpg_cluster_instances", "cnpg_cluster_image_name", "podAntiAffinityType", "mlflow_helm_namespace must"]
+    assert [o for o in others if o in flat and o != variable] == []

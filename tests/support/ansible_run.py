@@ -1,8 +1,10 @@
 """Run ansible-playbook the way a user does, and check its output for leaked secrets."""
 
 import json
+import os
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.paths import REPO_ROOT, VENV_BIN, tool_env
@@ -13,6 +15,28 @@ class PlaybookRun:
     rc: int
     output: str  # stdout and stderr together, as a user sees them
     command: list
+    # Every task's outcome (tests/support/callback_plugins/task_results.py): name, role, action,
+    # status and, for apocrathia.mlflow.k8s_objects, each object's ref, kind, action, operation.
+    results: list = field(default_factory=list)
+
+    def tasks(self, *, role=None, action=None, name=None):
+        """The outcomes of the tasks matching role, action (FQCN) and name."""
+        return [
+            r
+            for r in self.results
+            if (role is None or r["role"] == role)
+            and (action is None or r["action"] == action)
+            and (name is None or r["name"] == name)
+        ]
+
+    def objects(self, **match):
+        """The per-object results of every apocrathia.mlflow.k8s_objects call, filtered by ``match``."""
+        return [
+            obj
+            for r in self.results
+            for obj in r.get("objects", [])
+            if all(obj.get(key) == value for key, value in match.items())
+        ]
 
     def recap(self):
         """The PLAY RECAP counters summed over hosts: {'ok': n, 'changed': n, 'failed': n, ...}."""
@@ -56,17 +80,33 @@ def run_playbook(
         cmd.append("--diff")
     if tags:
         cmd += ["--tags", ",".join(tags)]
-    proc = subprocess.run(
-        cmd,
-        cwd=str(REPO_ROOT),
-        env=tool_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
+    fd, results_file = tempfile.mkstemp(prefix="task-results-", suffix=".jsonl")
+    os.close(fd)
+    run_env = tool_env(env)
+    callbacks = [c for c in run_env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
+    run_env.update(
+        TASK_RESULTS_FILE=results_file,
+        ANSIBLE_CALLBACK_PLUGINS=os.pathsep.join(
+            [str(Path(__file__).parent / "callback_plugins")]
+            + [p for p in run_env.get("ANSIBLE_CALLBACK_PLUGINS", "").split(os.pathsep) if p]
+        ),
+        ANSIBLE_CALLBACKS_ENABLED=",".join(callbacks + ["task_results"]),
     )
-    return PlaybookRun(proc.returncode, proc.stdout, cmd)
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=str(REPO_ROOT),
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        results = [json.loads(line) for line in Path(results_file).read_text().splitlines() if line.strip()]
+    finally:
+        os.unlink(results_file)
+    return PlaybookRun(proc.returncode, proc.stdout, cmd, results)
 
 
 def assert_no_secrets(output, secrets):

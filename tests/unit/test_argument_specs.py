@@ -14,7 +14,7 @@ import yaml
 from tests.support.paths import REPO_ROOT
 
 ROLES_DIR = REPO_ROOT / "roles"
-ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks").is_dir())
+ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta").is_dir())
 PUBLIC_ROLES = [r for r in ROLES if not r.startswith("_")]
 
 TYPES = {

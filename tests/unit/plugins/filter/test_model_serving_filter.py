@@ -141,3 +141,14 @@ def test_authentik_providers_only_for_exposed_models():
 
 def test_refs():
     assert [r["kind"] for r in f.model_serving_refs(["a"], "ns")] == ["Deployment", "Service", "NetworkPolicy"]
+
+
+def test_gone_are_the_roles_deployments_not_listed():
+    selector = {"app.kubernetes.io/component": "model-serving", "app.kubernetes.io/managed-by": "apocrathia.mlflow"}
+    deployments = [
+        {"metadata": {"name": "old", "labels": dict(selector)}},
+        {"metadata": {"name": "kept", "labels": dict(selector)}},
+        {"metadata": {"name": "mlflow", "labels": {"app.kubernetes.io/name": "mlflow"}}},
+        {"metadata": {"name": "other", "labels": {"app.kubernetes.io/component": "model-serving"}}},
+    ]
+    assert f.model_serving_gone(deployments, ["kept"], selector) == ["old"]

@@ -5,8 +5,9 @@ these tests cover the module's own wiring; the real client is exercised in tests
 """
 
 import pytest
-from ansible_collections.apocrathia.mlflow.plugins.module_utils import cnpg
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import PHASE_HEALTHY, ApiError
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import PHASE_HEALTHY
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import ApiError
 from ansible_collections.apocrathia.mlflow.plugins.modules import cnpg_cluster_wait
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
@@ -63,7 +64,7 @@ def run_module(monkeypatch):
     """Run the module with ``args`` against ``api``; return (kind, result) with kind 'exit' or 'fail'."""
 
     def run(args, api, check_mode=False):
-        monkeypatch.setattr(cnpg_cluster_wait, "get_api_client", lambda module: type("C", (), {"client": None})())
+        monkeypatch.setattr(k8s_client, "get_api_client", lambda module: type("C", (), {"client": None})())
         monkeypatch.setattr(cnpg_cluster_wait, "ClusterApi", lambda client: api)
         return run_main(cnpg_cluster_wait.main, dict({"name": "db", "namespace": "ns"}, **args), check_mode=check_mode)
 
@@ -154,9 +155,9 @@ def test_connection_errors_are_retried_then_reported(monkeypatch, run_module):
         attempts.append(1)
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(cnpg.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(k8s_client.time, "sleep", lambda seconds: None)
     with set_module_args({"name": "db", "namespace": "ns"}), patched_exit_fail():
-        monkeypatch.setattr(cnpg_cluster_wait, "get_api_client", failing)
+        monkeypatch.setattr(k8s_client, "get_api_client", failing)
         with pytest.raises(AnsibleFailJson) as err:
             cnpg_cluster_wait.main()
     assert "Could not connect to the Kubernetes API" in err.value.args[0]["msg"]

@@ -8,7 +8,10 @@ import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
 from ansible_collections.apocrathia.mlflow.plugins.modules import model_version_info
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import api_exception
 
 from tests.unit.plugins.module_utils.test_mlflow_registry import MODELS, ScriptedRegistry
 from tests.unit.utils.ansible_module_mock import (
@@ -36,15 +39,13 @@ class Dynamic:
         assert parts.path.startswith(PROXY)
         status, body = self.registry.get(parts.path[len(PROXY) :], dict(parse_qsl(parts.query)))
         if status != 200:
-            error = Exception(f"({status})")
-            error.status, error.body = status, body.encode()
-            raise error
+            raise api_exception(ApiException(status=status, reason="Reason", body=body.encode()))
         return Response(status, body.encode())
 
 
 def run(monkeypatch, **args):
     dynamic = Dynamic(ScriptedRegistry(MODELS))
-    monkeypatch.setattr(model_version_info, "get_api_client", lambda module: type("C", (), {"client": dynamic})())
+    monkeypatch.setattr(k8s_client, "get_api_client", lambda module: type("C", (), {"client": dynamic})())
     with set_module_args(args), patched_exit_fail():
         with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as raised:
             model_version_info.main()
@@ -72,7 +73,7 @@ def test_host_header_follows_the_service_and_domain(monkeypatch):
             )
 
     recorder = Recorder(None)
-    monkeypatch.setattr(model_version_info, "get_api_client", lambda module: type("C", (), {"client": recorder})())
+    monkeypatch.setattr(k8s_client, "get_api_client", lambda module: type("C", (), {"client": recorder})())
     with set_module_args({"uris": ["models:/X/1"], "service_namespace": "ml", "service_name": "tracking",
                           "service_port": "5000", "cluster_domain": "k8s.internal"}), patched_exit_fail():  # fmt: skip
         with pytest.raises(AnsibleExitJson):
@@ -98,12 +99,14 @@ def test_fails_naming_every_uri_and_what_the_registry_holds(monkeypatch):
 def test_a_refusal_by_mlflow_is_a_registry_error(monkeypatch):
     class Refusing(Dynamic):
         def request(self, method, path, **kwargs):
-            error = Exception("(403)")
-            error.status, error.body = 403, b"Invalid Host header - possible DNS rebinding attack detected"
-            raise error
+            raise api_exception(
+                ApiException(
+                    status=403, reason="Forbidden", body=b"Invalid Host header - possible DNS rebinding attack detected"
+                )
+            )
 
     refusing = Refusing(None)
-    monkeypatch.setattr(model_version_info, "get_api_client", lambda module: type("C", (), {"client": refusing})())
+    monkeypatch.setattr(k8s_client, "get_api_client", lambda module: type("C", (), {"client": refusing})())
     with set_module_args({"uris": ["models:/X/1"]}), patched_exit_fail():
         with pytest.raises(AnsibleFailJson) as raised:
             model_version_info.main()

@@ -7,7 +7,10 @@ the real client against the emulator's service proxy stand-in runs in tests/inte
 import json
 
 import pytest
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
 from ansible_collections.apocrathia.mlflow.plugins.modules import service_proxy_info
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import api_exception
 
 from tests.unit.utils.ansible_module_mock import (
     AnsibleExitJson,
@@ -22,26 +25,29 @@ class Response:
         self.status, self.data = status, data
 
 
-class HttpError(Exception):
-    def __init__(self, status, body):
-        super().__init__(f"({status})")
-        self.status, self.body = status, body
+def HttpError(status, body):  # noqa: N802 - reads like the exception it builds
+    """What kubernetes' dynamic client raises for an HTTP error status."""
+    return api_exception(ApiException(status=status, reason="Reason", body=body))
 
 
 class Dynamic:
-    def __init__(self, answer):
-        self.answer, self.calls = answer, []
+    """Answers each request with the next scripted answer; the last one repeats."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
 
     def request(self, method, path, **kwargs):
         self.calls.append((method, path, kwargs))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
-def run(monkeypatch, answer, **args):
-    dynamic = Dynamic(answer)
-    monkeypatch.setattr(service_proxy_info, "get_api_client", lambda module: type("C", (), {"client": dynamic})())
+def run(monkeypatch, answer, *more, **args):
+    dynamic = Dynamic(answer, *more)
+    monkeypatch.setattr(k8s_client, "get_api_client", lambda module: type("C", (), {"client": dynamic})())
+    monkeypatch.setattr(k8s_client.time, "sleep", lambda seconds: None)
     with set_module_args({"name": "mlflow", "namespace": "mlflow", **args}), patched_exit_fail():
         with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as raised:
             service_proxy_info.main()
@@ -100,3 +106,17 @@ def test_connection_errors_fail_with_the_url(monkeypatch):
 def test_request_timeout_must_be_positive(monkeypatch):
     result, _ = run(monkeypatch, Response(200, b"OK"), request_timeout=0)
     assert result["failed"] is True and "request_timeout" in result["msg"]
+
+
+def test_dropped_connections_and_throttling_are_retried(monkeypatch):
+    result, calls = run(
+        monkeypatch, ConnectionResetError("reset"), HttpError(429, "{}"), Response(200, b"OK"), port="80"
+    )
+    assert (result["status"], result["body"]) == (200, "OK")
+    assert len(calls) == 3
+
+
+def test_connection_errors_are_retried_then_reported(monkeypatch):
+    result, calls = run(monkeypatch, ConnectionError("connection refused"), port="80")
+    assert result["failed"] is True
+    assert len(calls) == k8s_client.DEFAULT_MAX_RETRIES + 1

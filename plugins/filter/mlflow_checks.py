@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: apocrathia.mlflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Preflight checks on what is actually sent, each problem one message naming its variable.
+
+- mlflow_values_problems: the final Helm values of the mlflow_helm role (after
+  mlflow_helm_values_extra and every other override) against the database connection budget
+  and the artifact volume's access mode;
+- storage_class_problem: whether a PVC's storage class (named, or the cluster's default) exists.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# SQLAlchemy applies only truthy pool settings (mlflow/store/db/utils.py): 0 or unset means its
+# defaults, a pool of 5 plus 10 overflow connections.
+SQLALCHEMY_POOL_SIZE = 5
+SQLALCHEMY_MAX_OVERFLOW = 10
+
+# Helm value -> the mlflow_helm variable it is built from (templates/values.yml.j2).
+_ROLE_VARIABLES = {
+    ("replicaCount",): "mlflow_helm_replicas",
+    ("extraArgs", "workers"): "mlflow_helm_workers",
+    ("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"): "mlflow_helm_db_pool_size",
+    ("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"): "mlflow_helm_db_max_overflow",
+    ("strategy",): "mlflow_helm_strategy",
+}
+_DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+def _get(data, path):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _source(path, extra, extra_env):
+    """The variable a value comes from: mlflow_helm_values_extra wins, then mlflow_helm_extra_env_vars."""
+    if _get(extra, path) is not None:
+        return "mlflow_helm_values_extra." + ".".join(path)
+    if path[0] == "extraEnvVars" and _get(extra_env, path[1:]) is not None:
+        return "mlflow_helm_extra_env_vars." + ".".join(path[1:])
+    return _ROLE_VARIABLES[path]
+
+
+def _whole(value):
+    """An int from an int or a string of digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def mlflow_values_problems(
+    values,
+    extra=None,
+    extra_env=None,
+    db_max_connections=200,
+    db_reserved_connections=20,
+    artifacts_store="pvc",
+    pvc_access_modes=("ReadWriteOnce",),
+):
+    """Problems of the final Helm values, one message each; empty when there are none."""
+    values = values or {}
+    extra = extra or {}
+    extra_env = extra_env or {}
+    problems = []
+
+    def found(path, minimum):
+        raw = _get(values, path)
+        number = _whole(raw)
+        if number is None or number < minimum:
+            problems.append(
+                "{0} must be a whole number of at least {1}; found {2!r}.".format(
+                    _source(path, extra, extra_env), minimum, raw
+                )
+            )
+            return None
+        return number
+
+    replicas = found(("replicaCount",), 1)
+    workers = found(("extraArgs", "workers"), 1)
+    pool = found(("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"), 0)
+    overflow = found(("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"), 0)
+
+    if None not in (replicas, workers, pool, overflow):
+        per_worker = (pool or SQLALCHEMY_POOL_SIZE) + (overflow or SQLALCHEMY_MAX_OVERFLOW)
+        connections = replicas * workers * per_worker
+        budget = int(db_max_connections) - int(db_reserved_connections)
+        if connections > budget:
+            workers_var = _source(("extraArgs", "workers"), extra, extra_env)
+            replicas_var = _source(("replicaCount",), extra, extra_env)
+            problems.append(
+                "{workers_var} is {workers}: MLflow could open {connections} PostgreSQL connections "
+                "({replicas} replica(s) from {replicas_var} x {workers} workers x {per_worker} per worker, "
+                "pool + overflow), more than the budget of {budget} (mlflow_helm_db_max_connections {maximum} "
+                "minus mlflow_helm_db_reserved_connections {reserved}). Lower {workers_var}, or raise "
+                "mlflow_database_max_connections.".format(
+                    workers_var=workers_var,
+                    workers=workers,
+                    connections=connections,
+                    replicas=replicas,
+                    replicas_var=replicas_var,
+                    per_worker=per_worker,
+                    budget=budget,
+                    maximum=db_max_connections,
+                    reserved=db_reserved_connections,
+                )
+            )
+
+    strategy = _get(values, ("strategy",)) or {}
+    strategy_var = _source(("strategy",), extra, extra_env)
+    if strategy.get("type", "RollingUpdate") not in ("Recreate", "RollingUpdate"):
+        problems.append(
+            "{0}.type must be Recreate or RollingUpdate; found {1!r}.".format(strategy_var, strategy.get("type"))
+        )
+
+    one_pod_volume = artifacts_store == "pvc" and "ReadWriteMany" not in (pvc_access_modes or [])
+    if one_pod_volume and replicas is not None and replicas > 1:
+        problems.append(
+            "{0} is {1}, but the artifact volume is {2} (mlflow_helm_artifacts_pvc_access_modes), which one pod "
+            "at a time can mount. More than one replica needs object storage: set mlflow_helm_artifacts_store "
+            "to s3, gcs or azure_blob.".format(
+                _source(("replicaCount",), extra, extra_env), replicas, ", ".join(pvc_access_modes or [])
+            )
+        )
+    surge = str((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"))
+    if one_pod_volume and strategy.get("type", "RollingUpdate") == "RollingUpdate" and surge not in ("0", "0%"):
+        problems.append(
+            "{0}.rollingUpdate.maxSurge is {1}: an update would start a second pod that cannot mount the "
+            "{2} artifact volume. Use type Recreate, or RollingUpdate with maxSurge 0.".format(
+                strategy_var, surge, ", ".join(pvc_access_modes or [])
+            )
+        )
+    return problems
+
+
+def storage_class_problem(classes, name, variable):
+    """Why a PVC with storage class ``name`` (empty: the default) could not bind, or '' when it can."""
+    names = [((sc or {}).get("metadata") or {}).get("name") for sc in classes or []]
+    if name:
+        if name in names:
+            return ""
+        return "{0} is '{1}', which does not exist in the cluster: create it, or name an existing class ({2}).".format(
+            variable, name, ", ".join(sorted(n for n in names if n)) or "there is none"
+        )
+    for sc in classes or []:
+        annotations = ((sc or {}).get("metadata") or {}).get("annotations") or {}
+        if any(str(annotations.get(key, "")).lower() == "true" for key in _DEFAULT_CLASS_ANNOTATIONS):
+            return ""
+    return "{0} is empty and the cluster has no default StorageClass: set {0} to an existing class.".format(variable)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "mlflow_values_problems": mlflow_values_problems,
+            "storage_class_problem": storage_class_problem,
+        }

@@ -1,0 +1,405 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: apocrathia.mlflow contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The object engine: a role's manifests applied, its switched-off objects removed, other objects read.
+
+Used by the action plugin apocrathia.mlflow.k8s_objects (docs/development.md says why an action
+plugin). One ``Engine.run`` call:
+
+1. reads the objects asked for (``lookups``), each answered in ``lookups`` (in order) and, when
+   the entry has a ``key``, in ``found[key]``;
+2. compares each manifest with its live object on the client, with the rules of
+   module_utils/k8s_objects.py (a manifest is in sync when the live object holds every field it
+   sets), and writes only those that differ: a create, or a strategic merge patch (a JSON merge
+   patch for custom resources, which refuse the strategic one), the same requests
+   kubernetes.core.k8s sends with ``state: present``;
+3. deletes the switched-off objects (``absent``) that exist, with ``propagationPolicy: Orphan``, so
+   what they own stays (a ScheduledBackup's Backups, their volume snapshots).
+
+In check mode every write and delete is sent as a server-side dry run (``dryRun=All``), so the
+answer is the API server's; an object in a namespace that this run would create is reported
+without a request (the server refuses even a dry run there).
+
+Every request runs under the retry policy of module_utils/k8s_client.py (429, 5xx, dropped
+connections, a create lost to a 409; never 403 or 422), once, here; tasks do not retry.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+import json
+
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
+    ApiError,
+    K8sError,
+    call,
+)
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
+    comparable,
+    describe,
+    differences,
+    object_not_found,
+    object_ref,
+    without_managed_fields,
+)
+
+try:
+    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
+except ImportError:  # reported by the caller's requirement check
+    NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = None
+
+# What a result's ``action`` says happened to an object.
+UNCHANGED = "unchanged"
+CREATED = "created"
+UPDATED = "updated"
+DELETED = "deleted"
+PLANNED = "planned"  # check mode: the dry run's answer; ``operation`` says create, update or delete
+SKIPPED = "skipped"  # skip_unserved: the API server does not serve the kind (CRD not installed)
+
+STRATEGIC = "application/strategic-merge-patch+json"
+MERGE = "application/merge-patch+json"
+ORPHAN = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Orphan"}
+
+# Shown instead of a Secret's values in diffs and returned objects.
+HIDDEN = "<hidden>"
+HIDDEN_CHANGED = "<hidden, changed>"
+# Metadata that changes on every write and says nothing about the object: left out of diffs.
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
+
+
+def _status(error):
+    return getattr(error, "status", None)
+
+
+class ObjectReader:
+    """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error."""
+
+    def __init__(self, client):
+        self.client = client
+        self._resources = {}
+        self._discovery_refreshed = False
+
+    def resource(self, api_version, kind):
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self.client.resource(kind, api_version)
+            except (ResourceNotFoundError, ResourceNotUniqueError):
+                self._resources[key] = None
+        return self._resources[key]
+
+    def refresh_discovery(self, api_version, kind):
+        """The resource after discovery is read again (once per run): kubernetes.core keeps
+        discovery in a file cache, which still lists a kind whose CRD has been removed, and does
+        not list one installed since."""
+        if not self._discovery_refreshed:
+            self.client.client.resources.invalidate_cache()
+            self._discovery_refreshed = True
+            self._resources.clear()
+        return self.resource(api_version, kind)
+
+    def read(self, api_version, kind, name=None, namespace=None):
+        """(api_found, [objects]) for one object, or for every object of the kind without a name."""
+        resource = self.resource(api_version, kind)
+        if resource is None:
+            return False, []
+        params = {}
+        if name:
+            params["name"] = name
+        if namespace and resource.namespaced:
+            params["namespace"] = namespace
+        what = describe(api_version, kind, name, namespace)
+        kind_gone = []
+
+        def attempt():
+            try:
+                return self.client.get(resource, **params)
+            except NotFoundError as e:
+                # A missing object's 404 names it; a 404 that does not is a kind the server
+                # no longer serves (the discovery cache was stale).
+                if not (name and object_not_found(e.body, name)):
+                    kind_gone.append(True)
+                return None
+
+        found = call(attempt, "read", what)
+        if kind_gone and not self._discovery_refreshed:
+            if self.refresh_discovery(api_version, kind) is None:
+                return False, []
+            return self.read(api_version, kind, name, namespace)
+        if found is None:
+            return True, []
+        found = found.to_dict()
+        items = found.get("items") if not name else None
+        objects = items if items is not None else [found]
+        return True, [without_managed_fields(obj) for obj in objects]
+
+
+def check_definition(index, definition):
+    """(api_version, kind, name, namespace) of a manifest, or K8sError naming the bad entry."""
+    metadata = definition.get("metadata") if isinstance(definition, dict) else None
+    if not (
+        isinstance(metadata, dict) and definition.get("apiVersion") and definition.get("kind") and metadata.get("name")
+    ):
+        raise K8sError("definitions[{0}] needs apiVersion, kind and metadata.name.".format(index))
+    return definition["apiVersion"], definition["kind"], metadata["name"], metadata.get("namespace") or ""
+
+
+def data_digest(obj):
+    """sha256 of an object's ``data`` as sorted JSON (what ``to_json(sort_keys=true) | hash('sha256')`` gives)."""
+    data = (obj or {}).get("data") or {}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def masked(obj, other=None):
+    """A Secret without its values: each key of data and stringData shows only whether it differs
+    from ``other`` (the object it is compared with). Other kinds are returned as they are."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return obj
+    result = dict(obj)
+    other_data = comparable(other).get("data") or {} if isinstance(other, dict) else {}
+    own_data = comparable(obj).get("data") or {}
+    for field in ("data", "stringData"):
+        if isinstance(obj.get(field), dict):
+            result[field] = {
+                key: HIDDEN if other is None or other_data.get(key) == own_data.get(key) else HIDDEN_CHANGED
+                for key in obj[field]
+            }
+    return result
+
+
+def for_diff(obj):
+    """An object as a diff shows it: without metadata that changes on every write, nor status."""
+    if not obj:
+        return {}
+    obj = dict(obj)
+    obj.pop("status", None)
+    metadata = dict(obj.get("metadata") or {})
+    for key in _VOLATILE_METADATA:
+        metadata.pop(key, None)
+    obj["metadata"] = metadata
+    return obj
+
+
+class Engine:
+    """Apply, delete and read Kubernetes objects through kubernetes.core's client (``K8SClient``)."""
+
+    def __init__(self, client, check_mode=False, diff=False, reader=None):
+        self.client = client
+        self.check_mode = check_mode
+        self.diff = diff
+        self.reader = reader or ObjectReader(client)
+        # Namespaces this check-mode run would create: objects in them are not dry-run.
+        self._planned_namespaces = set()
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        definitions=(),
+        absent=(),
+        lookups=(),
+        namespace=None,
+        namespace_labels=None,
+        return_live=False,
+        skip_unserved=False,
+    ):
+        definitions = list(definitions or [])
+        # Every manifest is checked before the first request, so a bad one changes nothing.
+        refs = [check_definition(index, definition) for index, definition in enumerate(definitions)]
+        if namespace:
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            if namespace_labels:
+                ns["metadata"]["labels"] = dict(namespace_labels)
+            definitions.insert(0, ns)
+            refs.insert(0, ("v1", "Namespace", namespace, ""))
+        # Namespaces first, so the objects in them can be created.
+        order = sorted(range(len(definitions)), key=lambda i: refs[i][1] != "Namespace")
+
+        found = {}
+        read = []
+        for entry in lookups or []:
+            answer = self.lookup(entry)
+            read.append(answer)
+            if entry.get("key"):
+                found[entry["key"]] = answer
+
+        results = [None] * len(definitions)
+        for index in order:
+            results[index] = self.apply(definitions[index], refs[index], return_live, skip_unserved)
+        removed = [self.delete(entry) for entry in absent or []]
+
+        objects = results + removed
+        return dict(
+            changed=any(entry["action"] not in (UNCHANGED, SKIPPED) for entry in objects),
+            objects=objects,
+            lookups=read,
+            found=found,
+        )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def lookup(self, entry):
+        api_version, kind = entry["api_version"], entry["kind"]
+        name, namespace = entry.get("name") or "", entry.get("namespace") or ""
+        api_found, objects = self.reader.read(api_version, kind, name, namespace)
+        answer = dict(
+            key=entry.get("key") or "",
+            api_version=api_version,
+            kind=kind,
+            name=name,
+            namespace=namespace,
+            api_found=api_found,
+            exists=bool(objects),
+        )
+        if entry.get("digest"):
+            answer["digest"] = data_digest(objects[0]) if objects else ""
+        if entry.get("digest") or entry.get("metadata_only"):
+            objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
+        answer["resources"] = objects
+        return answer
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _result(
+        self,
+        ref,
+        action,
+        api_found=True,
+        operation="",
+        differing=(),
+        before=None,
+        after=None,
+        live=None,
+        return_live=False,
+    ):
+        api_version, kind, name, namespace = ref
+        result = dict(
+            ref=object_ref(kind, name, namespace),
+            api_version=api_version,
+            kind=kind,
+            name=name,
+            namespace=namespace,
+            api_found=api_found,
+            action=action,
+            operation=operation,
+            differences=list(differing),
+        )
+        if self.diff and action not in (UNCHANGED, SKIPPED):
+            result["diff"] = dict(
+                before_header=result["ref"],
+                after_header=result["ref"],
+                before=masked(for_diff(before), after) if before else {},
+                after=masked(for_diff(after), before) if after else {},
+            )
+        if return_live:
+            result["live"] = masked(live) if live else {}
+        return result
+
+    def apply(self, definition, ref, return_live=False, skip_unserved=False):
+        api_version, kind, name, namespace = ref
+        resource = self.reader.resource(api_version, kind) or self.reader.refresh_discovery(api_version, kind)
+        if resource is None:
+            if skip_unserved:
+                return self._result(ref, SKIPPED, api_found=False, return_live=return_live)
+            raise K8sError(
+                "{0} ({1}) is not served by the cluster: its CRD is not installed.".format(kind, api_version)
+            )
+        if namespace in self._planned_namespaces:
+            # Check mode, in a namespace this run would create: the server would refuse a dry run.
+            return self._result(
+                ref,
+                PLANNED,
+                operation="create",
+                differing=["."],
+                after=definition,
+                live=definition,
+                return_live=return_live,
+            )
+        _, objects = self.reader.read(api_version, kind, name, namespace)
+        live = objects[0] if objects else None
+        differing = differences(comparable(definition), live) if live else ["."]
+        if not differing:
+            return self._result(ref, UNCHANGED, live=live, return_live=return_live)
+        after = self._write(resource, definition, ref, exists=live is not None)
+        operation = "update" if live else "create"
+        if self.check_mode:
+            action = PLANNED
+            if kind == "Namespace" and live is None:
+                self._planned_namespaces.add(name)
+        else:
+            action = UPDATED if live else CREATED
+        return self._result(
+            ref,
+            action,
+            operation=operation,
+            differing=differing,
+            before=live,
+            after=after,
+            live=after,
+            return_live=return_live,
+        )
+
+    def _write(self, resource, definition, ref, exists):
+        api_version, kind, name, namespace = ref
+        params = {}
+        if namespace and resource.namespaced:
+            params["namespace"] = namespace
+        if self.check_mode:
+            params["dry_run"] = "All"
+        state = {"exists": exists, "lost": False}
+
+        def attempt():
+            if state["lost"]:
+                # A create answered 409: created meanwhile (another writer, or our own create
+                # whose answer was lost). Read again: patch what is there, or create again.
+                state["exists"] = bool(self.reader.read(api_version, kind, name, namespace)[1])
+                state["lost"] = False
+            if not state["exists"]:
+                try:
+                    return self.client.create(resource, definition, **params)
+                except Exception as e:  # noqa: BLE001 - re-raised for the retry policy
+                    state["lost"] = _status(e) == 409
+                    raise
+            try:
+                return self.client.patch(resource, definition, name=name, content_type=STRATEGIC, **params)
+            except Exception as e:  # noqa: BLE001 - re-raised for the retry policy
+                if _status(e) != 415:
+                    raise
+            # Custom resources take no strategic merge patch.
+            return self.client.patch(resource, definition, name=name, content_type=MERGE, **params)
+
+        answer = call(attempt, "patch" if exists else "create", describe(api_version, kind, name, namespace))
+        answer = answer.to_dict() if hasattr(answer, "to_dict") else answer
+        return without_managed_fields(answer) if isinstance(answer, dict) else definition
+
+    def delete(self, entry):
+        ref = (entry["api_version"], entry["kind"], entry["name"], entry.get("namespace") or "")
+        api_version, kind, name, namespace = ref
+        api_found, objects = self.reader.read(api_version, kind, name, namespace)
+        if not objects:
+            return self._result(ref, UNCHANGED, api_found=api_found)
+        resource = self.reader.resource(api_version, kind)
+        params = {"name": name, "body": copy.deepcopy(ORPHAN)}
+        if namespace and resource.namespaced:
+            params["namespace"] = namespace
+        if self.check_mode:
+            params["dry_run"] = "All"
+        try:
+            call(lambda: self.client.delete(resource, **params), "delete", describe(api_version, kind, name, namespace))
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            # Gone meanwhile: what was asked for.
+            return self._result(ref, UNCHANGED)
+        return self._result(
+            ref,
+            PLANNED if self.check_mode else DELETED,
+            operation="delete",
+            differing=["."],
+            before=objects[0],
+        )

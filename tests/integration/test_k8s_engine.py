@@ -1,0 +1,241 @@
+"""The object engine (module_utils/k8s_engine.py, behind the k8s_objects action plugin) in-process,
+with kubernetes.core's real client over HTTP to the API emulator.
+
+What the roles rely on: it writes only what differs (a re-run sends no write request), deletes
+switched-off objects without cascading, answers in check mode with the server's dry run and
+writes nothing, returns one structured result per object, and retries transient failures once,
+inside, but never a 403 or 422.
+"""
+
+import copy
+
+import pytest
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine import Engine
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+NS = "mlflow"
+POLICY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "db", "namespace": NS, "labels": {"app.kubernetes.io/name": "mlflow"}},
+    "spec": {"podSelector": {"matchLabels": {"cnpg.io/cluster": "db"}}, "ingress": [{"ports": [{"port": 5432}]}]},
+}
+SECRET = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "db-app", "namespace": NS},
+    "type": "kubernetes.io/basic-auth",
+    "stringData": {"username": "mlflow", "password": "correct-horse-battery"},
+}
+SCHEDULE = {
+    "apiVersion": "postgresql.cnpg.io/v1",
+    "kind": "ScheduledBackup",
+    "metadata": {"name": "db", "namespace": NS},
+    "spec": {"cluster": {"name": "db"}, "schedule": "0 0 3 * * *", "method": "volumeSnapshot"},
+}
+SCHEDULE_REF = {"api_version": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup", "name": "db", "namespace": NS}
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(k8s_client.time, "sleep", lambda _seconds: None)
+
+
+def engine(emu, **kwargs):
+    return Engine(get_api_client(kubeconfig=str(emu.kubeconfig)), **kwargs)
+
+
+def writes(emu):
+    return [(r.verb, r.resource, r.name) for r in emu.requests if r.verb in ("create", "update", "patch", "delete")]
+
+
+def actions(outcome):
+    return [(o["ref"], o["action"]) for o in outcome["objects"]]
+
+
+def test_applies_then_a_rerun_sends_no_write(kube_emulator):
+    emu = kube_emulator
+    out = engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
+    assert actions(out) == [
+        (f"Namespace {NS}", "created"),
+        (f"NetworkPolicy {NS}/db", "created"),
+        (f"Secret {NS}/db-app", "created"),
+    ]
+    assert out["changed"] is True
+    assert emu.get("networking.k8s.io/v1", "NetworkPolicy", "db", NS)["spec"]["ingress"] == [
+        {"ports": [{"port": 5432}]}
+    ]
+
+    emu.reset_requests()
+    out = engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
+    assert out["changed"] is False
+    assert {o["action"] for o in out["objects"]} == {"unchanged"}
+    assert writes(emu) == []
+
+
+def test_updates_only_what_differs_and_reports_the_paths(kube_emulator):
+    emu = kube_emulator
+    engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
+    changed = copy.deepcopy(POLICY)
+    changed["spec"]["ingress"][0]["ports"][0]["port"] = 5433
+    emu.reset_requests()
+    out = engine(emu, diff=True).run(definitions=[changed, SECRET], return_live=True)
+    policy, secret = out["objects"]
+    assert (policy["action"], policy["operation"], policy["differences"]) == (
+        "updated",
+        "update",
+        ["spec.ingress[0].ports[0].port"],
+    )
+    assert policy["live"]["spec"]["ingress"][0]["ports"][0]["port"] == 5433
+    assert policy["diff"]["before"]["spec"]["ingress"][0]["ports"][0]["port"] == 5432
+    assert secret["action"] == "unchanged" and "diff" not in secret
+    assert secret["live"]["data"] == {"username": "<hidden>", "password": "<hidden>"}
+    assert writes(emu) == [("patch", "networkpolicies", "db")]
+
+
+def test_custom_resources_are_merge_patched(kube_emulator):
+    emu = kube_emulator
+    engine(emu).run(definitions=[SCHEDULE], namespace=NS)
+    changed = copy.deepcopy(SCHEDULE)
+    changed["spec"]["schedule"] = "0 0 4 * * *"
+    emu.reset_requests()
+    out = engine(emu).run(definitions=[changed])
+    assert actions(out) == [(f"ScheduledBackup {NS}/db", "updated")]
+    assert emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS)["spec"]["schedule"] == "0 0 4 * * *"
+    # The strategic merge patch is refused (415) and the JSON merge patch follows.
+    assert [r.content_type for r in emu.requests if r.verb == "patch"][-1] == "application/merge-patch+json"
+
+
+def test_switched_off_objects_are_deleted_without_what_they_own(kube_emulator):
+    emu = kube_emulator
+    engine(emu).run(definitions=[SCHEDULE], namespace=NS)
+    owner = emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS)
+    emu.create(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Backup",
+            "metadata": {
+                "name": "db-1",
+                "namespace": NS,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "postgresql.cnpg.io/v1",
+                        "kind": "ScheduledBackup",
+                        "name": "db",
+                        "uid": owner["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {"cluster": {"name": "db"}, "method": "volumeSnapshot"},
+        }
+    )
+    out = engine(emu).run(absent=[SCHEDULE_REF])
+    assert actions(out) == [(f"ScheduledBackup {NS}/db", "deleted")]
+    assert emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS) is None
+    assert emu.get("postgresql.cnpg.io/v1", "Backup", "db-1", NS) is not None
+
+    emu.reset_requests()
+    out = engine(emu).run(absent=[SCHEDULE_REF])
+    assert actions(out) == [(f"ScheduledBackup {NS}/db", "unchanged")]
+    assert writes(emu) == []
+
+
+def test_check_mode_plans_with_dry_runs_and_changes_nothing(kube_emulator):
+    emu = kube_emulator
+    # On an empty cluster the namespace is planned; the objects in it are reported without a request.
+    out = engine(emu, check_mode=True, diff=True).run(definitions=[POLICY, SECRET], namespace=NS)
+    assert [(o["action"], o["operation"]) for o in out["objects"]] == [("planned", "create")] * 3
+    assert emu.get("v1", "Namespace", NS) is None
+    assert out["objects"][2]["diff"]["after"]["stringData"] == {"username": "<hidden>", "password": "<hidden>"}
+
+    engine(emu).run(definitions=[POLICY, SCHEDULE], namespace=NS)
+    changed = copy.deepcopy(POLICY)
+    changed["spec"]["ingress"][0]["ports"][0]["port"] = 5433
+    emu.reset_requests()
+    out = engine(emu, check_mode=True, diff=True).run(definitions=[changed, SECRET], absent=[SCHEDULE_REF])
+    assert [(o["kind"], o["action"], o["operation"]) for o in out["objects"]] == [
+        ("NetworkPolicy", "planned", "update"),
+        ("Secret", "planned", "create"),
+        ("ScheduledBackup", "planned", "delete"),
+    ]
+    # The server answered each dry run: the planned update is what it would store.
+    assert out["objects"][0]["diff"]["after"]["spec"]["ingress"][0]["ports"][0]["port"] == 5433
+    assert [verb for verb, _resource, _name in writes(emu)] == ["patch", "create", "delete"]
+    assert emu.get("networking.k8s.io/v1", "NetworkPolicy", "db", NS)["spec"]["ingress"][0]["ports"][0]["port"] == 5432
+    assert emu.get("v1", "Secret", "db-app", NS) is None
+    assert emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS) is not None
+
+
+def test_lookups_answer_by_key_with_a_digest_instead_of_secret_data(kube_emulator):
+    emu = kube_emulator
+    engine(emu).run(definitions=[SECRET], namespace=NS)
+    out = engine(emu).run(
+        lookups=[
+            {"key": "secret", "api_version": "v1", "kind": "Secret", "name": "db-app", "namespace": NS, "digest": True},
+            {
+                "key": "monitor",
+                "api_version": "monitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "name": "x",
+                "namespace": NS,
+            },
+            {"key": "classes", "api_version": "storage.k8s.io/v1", "kind": "StorageClass"},
+            {"key": "gone", "api_version": "v1", "kind": "ConfigMap", "name": "nope", "namespace": NS},
+        ]
+    )
+    found = out["found"]
+    assert len(found["secret"]["digest"]) == 64 and "data" not in found["secret"]["resources"][0]
+    assert found["monitor"]["api_found"] is True and found["monitor"]["exists"] is False
+    assert sorted(sc["metadata"]["name"] for sc in found["classes"]["resources"]) == ["longhorn", "standard"]
+    assert (found["gone"]["api_found"], found["gone"]["exists"]) == (True, False)
+    assert [entry["key"] for entry in out["lookups"]] == ["secret", "monitor", "classes", "gone"]
+
+
+def test_unserved_kinds_fail_or_are_skipped(kube_emulator_factory):
+    emu = kube_emulator_factory(crd_files=[])
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {},
+    }
+    with pytest.raises(k8s_client.K8sError, match=r"PodMonitor \(monitoring.coreos.com/v1\) is not served"):
+        engine(emu).run(definitions=[monitor], namespace=NS)
+    out = engine(emu).run(definitions=[monitor], namespace=NS, skip_unserved=True)
+    assert actions(out)[1] == (f"PodMonitor {NS}/db", "skipped")
+
+
+def test_transient_failures_are_retried_inside_once(kube_emulator):
+    emu = kube_emulator
+    emu.faults.add(verb="create", resource="networkpolicies", status=429, times=2)
+    emu.faults.add(verb="get", resource="secrets", status=503, times=1)
+    out = engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
+    assert [o["action"] for o in out["objects"]] == ["created"] * 3
+    assert [r.status for r in emu.requests if r.verb == "create" and r.resource == "networkpolicies"] == [429, 429, 201]
+
+
+def test_a_create_lost_to_a_409_becomes_a_patch(kube_emulator):
+    emu = kube_emulator
+    engine(emu).run(namespace=NS)
+    emu.faults.add(verb="create", resource="networkpolicies", status=409, times=1)
+    emu.reset_requests()
+    out = engine(emu).run(definitions=[POLICY])
+    # The emulator answered 409 without creating: the retry reads again and, finding nothing, creates.
+    assert actions(out) == [(f"NetworkPolicy {NS}/db", "created")]
+    assert [(r.verb, r.status) for r in emu.requests if r.resource == "networkpolicies" and r.verb != "get"] == [
+        ("create", 409),
+        ("create", 201),
+    ]
+
+
+@pytest.mark.parametrize("status", [403, 422])
+def test_forbidden_and_invalid_are_not_retried(kube_emulator, status):
+    emu = kube_emulator
+    engine(emu).run(namespace=NS)
+    emu.faults.add(verb="create", resource="networkpolicies", status=status, times=None)
+    emu.reset_requests()
+    with pytest.raises(k8s_client.ApiError) as failure:
+        engine(emu).run(definitions=[POLICY])
+    assert failure.value.status == status
+    assert [r.verb for r in emu.requests if r.resource == "networkpolicies"].count("create") == 1

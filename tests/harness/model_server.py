@@ -8,6 +8,8 @@ started from the command, args and env of a Deployment the mlflow_model_serving 
   ``services/<...mlflow...>/proxy/<path>`` to that server with the client's Host header, as the
   kube-apiserver does (it does not set UseLocationHost for services:
   kubernetes pkg/registry/core/service/proxy.go, apimachinery util/proxy/upgradeaware.go).
+  For other Services it answers only ``/ping``, as a STAND-IN for a model server: 200 when the
+  Deployment of that name has a ready replica, else 503.
 - ``ModelServer``: the serving container's argv and env, read from the Deployment; the only
   changes are the ones a machine without a cluster needs, each explicit: MLFLOW_TRACKING_URI
   (the in-cluster Service) maps to the given URL, ``--port`` to a free local port, ``--host`` to
@@ -89,6 +91,12 @@ def proxy_to(registry, service="mlflow"):
         if route.rt.plural == "services" and route.subresource == "proxy" and route.verb == "get" and route.name:
             parts = route.name.split(":")
             name = parts[1] if len(parts) == 3 else parts[0]
+            if name != service and request.path.endswith("/proxy/ping"):
+                # STAND-IN for a model server (the emulator runs no pods): /ping answers 200 once its
+                # Deployment has a ready replica, as the scoring server does once the model is loaded.
+                deployment = self.emu.get("apps/v1", "Deployment", name, route.namespace)
+                if deployment and (deployment.get("status") or {}).get("readyReplicas", 0) > 0:
+                    return web.Response(text="\n", content_type="application/json")
             if name != service:
                 return web.json_response(
                     {"kind": "Status", "status": "Failure", "message": f'no endpoints available for service "{name}"',

@@ -21,7 +21,7 @@ import yaml
 from tests.harness import converge_input
 from tests.harness.model_server import LocalRegistry, proxy_to
 from tests.integration.conftest import real_writes
-from tests.integration.day2_support import Site, clone_cluster
+from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods
 from tests.support.ansible_run import assert_no_secrets
 
 pytestmark = pytest.mark.slow
@@ -187,3 +187,33 @@ def test_a_bad_entry_fails_in_preflight_naming_it(serving):
     assert "mlflow_model_serving_models[0] (Bad_Name).name must be a DNS label" in run.output
     assert "mlflow_model_serving_models[0] (Bad_Name).model_uri: 'runs:/x/model'" in run.output
     assert real_writes(serving.emulator) == []
+
+
+def test_status_reports_each_model_server(serving, registry):
+    run_pods(serving.emulator)
+    accept_routes(serving.emulator)
+    serving.emulator.reset_requests()
+    with proxy_to(registry):
+        run = serving.run("status.yml", verbosity=0)
+    assert run.rc == 0, run.output[-4000:]
+    rows = {
+        line.split()[0]: line.split()
+        for line in run.output.splitlines()
+        if line.split()[:1] in (["champion"], ["pinned"])
+    }
+    assert rows["champion"][1:5] == ["ok", "1/1", "2", "models:/MyModel@champion"]
+    assert rows["pinned"][1:5] == ["ok", "1/1", "2", "models:/MyModel/2"]
+    pings = [r.path for r in serving.emulator.requests if r.path.endswith("/proxy/ping")]
+    assert sorted(pings) == [
+        "/api/v1/namespaces/mlflow/services/http:champion:8080/proxy/ping",
+        "/api/v1/namespaces/mlflow/services/http:pinned:8080/proxy/ping",
+    ]
+    assert real_writes(serving.emulator) == []
+
+
+def test_teardown_removes_the_model_servers(serving):
+    run = serving.run("teardown.yml", verbosity=0)
+    assert run.rc == 0, run.output[-4000:]
+    for kind, api in (("Deployment", "apps/v1"), ("Service", "v1"), ("NetworkPolicy", "networking.k8s.io/v1")):
+        for name in ("champion", "pinned"):
+            assert serving.emulator.get(api, kind, name, NS) is None, (kind, name)

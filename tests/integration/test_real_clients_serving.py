@@ -81,6 +81,14 @@ def converge(site, stack):
     return site.emulator.get("apps/v1", "Deployment", "champion", NS)
 
 
+def model_downloads(stack):
+    """GETs of the model file through MLflow's proxied artifact endpoint, from its access log."""
+    return sum(
+        1 for line in stack.server.log_text().splitlines()
+        if '"GET /api/2.0/mlflow-artifacts/artifacts/' in line and "/model.skops " in line
+    )  # fmt: skip
+
+
 def serve(stack, deployment, name):
     server = ModelServer(stack.workdir / name, deployment, stack.server.url, hide=[stack.server.workdir])
     server.start()
@@ -107,8 +115,11 @@ def test_the_deployment_serves_the_example_model_and_predicts_like_it(site, stac
     deployment = converge(site, stack)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "models:/MyModel/1" in container["args"]
+    downloads_before = model_downloads(stack)
     server = serve(stack, deployment, "serving-v1")
     try:
+        # The model came over HTTP from the tracking server (the serving process cannot see its files).
+        assert model_downloads(stack) > downloads_before
         # Only the tracking URI (and port, host, /tmp) differ from the pod's command line.
         assert server.argv[1:3] == ["models", "serve"]
         assert server.env["MLFLOW_TRACKING_URI"] == stack.server.url

@@ -6,7 +6,8 @@ real `mlflow server` whose allowed hosts are the converge's own (tests/harness/m
 so the Host header the module sends must be one MLflow accepts in the cluster.
 
 Then: idempotence (no write), the alias moved (exactly that Deployment written, its pods rolled),
-and a missing model (the play fails naming it and listing the registry, with no write).
+and a missing model (the play fails naming it and listing the registry, with no write); the
+last two through playbooks/serve.yml, which runs only this role.
 The real scoring server is started from the written Deployment in test_real_clients_serving.py.
 """
 
@@ -166,11 +167,20 @@ def test_moving_the_alias_rolls_exactly_that_deployment(serving, registry):
     assert serving.emulator.rollouts("pinned", NS) == pinned_before
 
 
+def test_serve_playbook_alone_agrees_with_site(serving, registry):
+    # apocrathia.mlflow.serve runs only the role: the same names and objects, so nothing to write.
+    serving.emulator.reset_requests()
+    with proxy_to(registry):
+        run = serving.run("serve.yml", verbosity=1)
+    assert run.rc == 0, run.output[-4000:]
+    assert real_writes(serving.emulator) == []
+
+
 def test_a_missing_model_fails_before_any_write(serving, registry):
     serving.emulator.reset_requests()
     models = [*MODELS, {"name": "gone", "model_uri": "models:/Nope@prod"}]
     with proxy_to(registry):
-        run = serving.run("site.yml", extra_vars={"mlflow_model_serving_models": models}, verbosity=1)
+        run = serving.run("serve.yml", extra_vars={"mlflow_model_serving_models": models}, verbosity=1)
     assert run.rc != 0
     assert "registered model 'Nope' (models:/Nope@prod) does not exist; the registry holds: MyModel" in run.output
     assert real_writes(serving.emulator) == []
@@ -180,7 +190,7 @@ def test_a_missing_model_fails_before_any_write(serving, registry):
 def test_a_bad_entry_fails_in_preflight_naming_it(serving):
     serving.emulator.reset_requests()
     run = serving.run(
-        "site.yml", extra_vars={"mlflow_model_serving_models": [{"name": "Bad_Name", "model_uri": "runs:/x/model"}]},
+        "serve.yml", extra_vars={"mlflow_model_serving_models": [{"name": "Bad_Name", "model_uri": "runs:/x/model"}]},
         verbosity=0,
     )  # fmt: skip
     assert run.rc != 0

@@ -65,7 +65,10 @@ demo: setup
 demo-down:
 	@scripts/demo.sh down
 
+# The tarball is named after the version in galaxy.yml; older ones are removed, so the
+# execution environment (which copies apocrathia-mlflow-*.tar.gz) finds exactly one.
 build: setup
+	rm -f $(ROOT)/.cache/build/apocrathia-mlflow-*.tar.gz
 	ansible-galaxy collection build --force --output-path $(ROOT)/.cache/build
 
 # The execution environment's build context (build it with podman/docker build .cache/ee-context).

@@ -19,6 +19,23 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine_args import argument_spec, auth_options
 
+# Imported when the plugin is loaded, not per task: Ansible's linear strategy loads the plugin's
+# class in the main process (to read BYPASS_HOST_LOOP) before it forks a worker per task, so the
+# kubernetes library (about a second to import on a small machine) is imported once per play run
+# and every worker inherits it.
+try:
+    from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
+        CoreException,
+        K8sError,
+        call,
+    )
+    from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine import Engine
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    IMPORT_ERROR = None
+except ImportError as e:  # reported when a task runs
+    IMPORT_ERROR = e
+
 
 def _plain(value):
     """Plain Python values: templated arguments come as Ansible's tagged str, dict and list
@@ -35,20 +52,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=argument_spec())
-        try:
-            # Imported here: the kubernetes library is only needed when the task runs.
-            from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
-                CoreException,
-                K8sError,
-                call,
-            )
-            from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine import Engine
-            from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-        except ImportError as e:
+        if IMPORT_ERROR is not None:
             raise AnsibleActionFail(
                 "apocrathia.mlflow.k8s_objects needs the Python kubernetes library and the kubernetes.core "
-                "collection on the controller: {0}".format(e)
-            ) from e
+                "collection on the controller: {0}".format(IMPORT_ERROR)
+            ) from IMPORT_ERROR
         try:
             auth = auth_options(args)
             client = call(lambda: get_api_client(**auth), "discover", "the API")

@@ -26,9 +26,9 @@ options:
   integration_version:
     description:
       - Version of the integration reported to 1Password.
-      - Defaults to the version of this collection.
+      - Defaults to the version of this collection, which the action plugin reads on the controller
+        from the collection's C(MANIFEST.json) (C(galaxy.yml) in a source checkout).
     type: str
-    default: 0.1.0
   timeout:
     description:
       - Seconds to wait for each call to 1Password before treating it as a network failure.

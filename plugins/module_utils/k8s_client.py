@@ -15,13 +15,16 @@ Public API (keep it small; other module_utils and the modules build on it):
     kubernetes.core's connection options plus ``options``: a module's ``argument_spec``.
 ``k8s_module(argument_spec, supports_check_mode=True)``
     An ``AnsibleK8SModule`` (it checks that the kubernetes library is installed).
-``connect(module)``
-    kubernetes.core's ``K8SClient`` for the module's connection options; discovery failures that
-    are worth retrying are retried. Raises ``K8sError`` with the reason.
-``call(func, verb, what, ...)``
-    Call ``func()`` under the retry policy; exceptions of the kubernetes client become ``ApiError``.
-``request(client, method, path, verb, what, **params)``
-    One raw HTTP request through the client (the response undecoded), errors translated; not retried.
+``connect(module, max_retries=5, sleep=None)``
+    kubernetes.core's ``K8SClient`` for the module's connection options (``get_api_client``, looked
+    up here so tests can replace it); discovery failures that are worth retrying are retried.
+    Raises ``K8sError`` with the reason; kubernetes.core's ``CoreException`` passes through.
+``call(func, verb="request", what="the Kubernetes API", max_retries=5, sleep=None, deadline=None, clock=time.monotonic)``
+    ``func()`` under the retry policy; exceptions of the kubernetes client become ``ApiError``
+    (raised at once when not retryable), and ``Unavailable`` ends a run of retryable failures.
+``request(client, method, path, verb="request", **params)``
+    One raw HTTP request (``serialize=False``: the urllib3 response) through a ``K8SClient`` or
+    its dynamic client, errors translated to ``ApiError``; not retried (wrap it in ``call``).
 ``ApiError(status, reason, message, verb, body=None)``
     A failed API call; ``status`` is None for a dropped or refused connection. ``.retryable``;
     ``.body`` is the raw answer, ``.message`` the Status message in it.
@@ -34,7 +37,7 @@ Public API (keep it small; other module_utils and the modules build on it):
     ``ApiError`` for the kubernetes client's API errors and for connection errors, else ``error``.
 ``retryable(error)``
     The retry policy, below.
-``backoff(attempt)``
+``backoff(attempt, base=RETRY_BASE_DELAY, cap=RETRY_MAX_DELAY)``
     Seconds to wait before retry ``attempt`` (the collection's one formula, module_utils/backoff.py).
 ``CoreException``
     kubernetes.core's error type, for ``module.fail_from_exception``.

@@ -103,8 +103,9 @@ class ObjectReader:
             self._resources.clear()
         return self.resource(api_version, kind)
 
-    def read(self, api_version, kind, name=None, namespace=None):
-        """(api_found, [objects]) for one object, or for every object of the kind without a name."""
+    def read(self, api_version, kind, name=None, namespace=None, label_selector=None):
+        """(api_found, [objects]) for one object, or for every object of the kind (matching
+        ``label_selector``) without a name."""
         resource = self.resource(api_version, kind)
         if resource is None:
             return False, []
@@ -113,6 +114,8 @@ class ObjectReader:
             params["name"] = name
         if namespace and resource.namespaced:
             params["namespace"] = namespace
+        if label_selector and not name:
+            params["label_selector"] = label_selector
         what = describe(api_version, kind, name, namespace)
         kind_gone = []
 
@@ -130,7 +133,7 @@ class ObjectReader:
         if kind_gone and not self._discovery_refreshed:
             if self.refresh_discovery(api_version, kind) is None:
                 return False, []
-            return self.read(api_version, kind, name, namespace)
+            return self.read(api_version, kind, name, namespace, label_selector)
         if found is None:
             return True, []
         found = found.to_dict()
@@ -246,7 +249,7 @@ class Engine:
     def lookup(self, entry):
         api_version, kind = entry["api_version"], entry["kind"]
         name, namespace = entry.get("name") or "", entry.get("namespace") or ""
-        api_found, objects = self.reader.read(api_version, kind, name, namespace)
+        api_found, objects = self.reader.read(api_version, kind, name, namespace, entry.get("label_selector"))
         answer = dict(
             key=entry.get("key") or "",
             api_version=api_version,

@@ -38,7 +38,8 @@ def argument_spec():
             default=[],
             options=dict(
                 _REF,
-                key=dict(type="str"),
+                key=dict(type="str", no_log=False),
+                label_selector=dict(type="str"),
                 digest=dict(type="bool", default=False),
                 metadata_only=dict(type="bool", default=False),
             ),

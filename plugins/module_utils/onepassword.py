@@ -20,6 +20,7 @@ import traceback
 from collections import namedtuple
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.backoff import backoff
 
 ONEPASSWORD_IMPORT_ERROR = None
 try:
@@ -31,8 +32,9 @@ except ImportError:
 else:
     HAS_ONEPASSWORD = True
 
-# Kept equal to galaxy.yml's version (a unit test checks it): sent to 1Password by default.
-COLLECTION_VERSION = "0.1.0"
+# Sent to 1Password when integration_version is not given; the onepassword_item action plugin
+# gives the collection's version (plugin_utils/collection.py reads it from galaxy.yml).
+UNKNOWN_VERSION = "unknown"
 DEFAULT_INTEGRATION_NAME = "apocrathia.mlflow"
 TOKEN_ENV = "OP_SERVICE_ACCOUNT_TOKEN"
 MIN_GLIBC = (2, 32)
@@ -114,7 +116,7 @@ def onepassword_argument_spec():
     return dict(
         service_account_token=dict(type="str", no_log=True, fallback=(env_fallback, [TOKEN_ENV])),
         integration_name=dict(type="str", default=DEFAULT_INTEGRATION_NAME),
-        integration_version=dict(type="str", default=COLLECTION_VERSION),
+        integration_version=dict(type="str"),
         timeout=dict(type="int", default=30),
         retries=dict(type="int", default=3),
         retry_delay=dict(type="float", default=1.0),
@@ -276,8 +278,8 @@ def describe_error(exc, what, attempts=1, secrets=()):
 
 
 def backoff_delays(retries, base, cap=MAX_RETRY_DELAY):
-    """The waits before retry 1..retries: base, 2*base, 4*base, ... each at most ``cap``."""
-    return [min(base * (2**index), cap) for index in range(max(retries, 0))]
+    """The waits before retry 1..retries: base, 2*base, 4*base, ... each at most ``cap`` (module_utils/backoff)."""
+    return [backoff(attempt, base, cap) for attempt in range(1, max(retries, 0) + 1)]
 
 
 class OnePasswordSession:
@@ -287,7 +289,7 @@ class OnePasswordSession:
         self,
         token,
         integration_name=DEFAULT_INTEGRATION_NAME,
-        integration_version=COLLECTION_VERSION,
+        integration_version=None,
         timeout=30,
         retries=3,
         retry_delay=1.0,
@@ -295,7 +297,7 @@ class OnePasswordSession:
     ):
         self._token = token or ""
         self.integration_name = integration_name
-        self.integration_version = integration_version
+        self.integration_version = integration_version or UNKNOWN_VERSION
         self.timeout = timeout
         self.delays = backoff_delays(retries, retry_delay)
         # Values to redact from messages; the caller's no-log set can be passed in so that

@@ -101,6 +101,9 @@ options:
       namespace:
         description: Namespace of the object; leave out for cluster-scoped kinds.
         type: str
+      label_selector:
+        description: Without O(lookups[].name), list only the objects with these labels (for example V(owner=helm,name=mlflow)).
+        type: str
       digest:
         description:
           - Return RV(lookups[].digest), the sha256 of the object's C(data) as sorted JSON (for a pod

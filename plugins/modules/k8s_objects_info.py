@@ -39,15 +39,19 @@ description:
 options:
   lookups:
     description:
-      - Objects to read, returned in RV(lookups) in the same order.
+      - Objects to read, returned in RV(lookups) in the same order and, with O(lookups[].key), in RV(found).
       - Without O(lookups[].name), every object of the kind (in O(lookups[].namespace), if given)
-        is listed.
+        is listed, or those that match O(lookups[].label_selectors).
       - A kind the API server does not serve (its CRD not installed) gives RV(lookups[].api_found=false),
         not an error.
     type: list
     elements: dict
     default: []
     suboptions:
+      key:
+        description:
+          - Name of the answer in RV(found). Lookups with the same key add their objects to the same list.
+        type: str
       api_version:
         description: API version of the kind, for example V(v1) or V(postgresql.cnpg.io/v1).
         type: str
@@ -62,6 +66,15 @@ options:
       namespace:
         description: Namespace of the object; leave out for cluster-scoped kinds.
         type: str
+      label_selectors:
+        description:
+          - Keep only the objects whose labels match every selector, as in
+            O(kubernetes.core.k8s_info#module:label_selectors) - V(key=value), V(key==value),
+            V(key!=value), V(key) (the label is set) or V(!key) (it is not).
+          - The objects of the kind are listed, then selected on the client.
+        type: list
+        elements: str
+        default: []
   metadata_only:
     description:
       - Return only C(apiVersion), C(kind) and C(metadata) of the objects in RV(lookups[].resources), for
@@ -170,6 +183,19 @@ lookups:
       namespace: mlflow
       api_found: true
       resources: []
+found:
+  description:
+    - For each O(lookups[].key), the objects found by the lookups with that key (an empty list when
+      none exists); lookups without a key are left out.
+  returned: always
+  type: dict
+  sample:
+    cluster: []
+    volumes:
+      - apiVersion: v1
+        kind: PersistentVolumeClaim
+        metadata:
+          name: mlflow-postgres-1
 definitions:
   description: One entry per O(definitions) entry, in order.
   returned: always
@@ -250,10 +276,12 @@ def argspec():
             elements="dict",
             default=[],
             options=dict(
+                key=dict(type="str", no_log=False),
                 api_version=dict(type="str", required=True),
                 kind=dict(type="str", required=True),
                 name=dict(type="str"),
                 namespace=dict(type="str"),
+                label_selectors=dict(type="list", elements="str", default=[]),
             ),
         ),
         metadata_only=dict(type="bool", default=False),
@@ -261,13 +289,50 @@ def argspec():
     )
 
 
+def parse_label_selectors(selectors):
+    """``(operator, key, value)`` for each selector: ``key=value`` (or ``==``), ``key!=value``, ``key``, ``!key``."""
+    parsed = []
+    for selector in selectors:
+        text = selector.strip()
+        if "!=" in text:
+            key, value = text.split("!=", 1)
+            parsed.append(("!=", key.strip(), value.strip()))
+        elif "=" in text:
+            key, value = text.replace("==", "=", 1).split("=", 1)
+            parsed.append(("=", key.strip(), value.strip()))
+        elif text.startswith("!"):
+            parsed.append(("!", text[1:].strip(), None))
+        elif text:
+            parsed.append(("exists", text, None))
+    return parsed
+
+
+def labels_match(obj, parsed):
+    """Whether an object's labels meet every parsed selector."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    for operator, key, value in parsed:
+        if operator == "=" and labels.get(key) != value:
+            return False
+        if operator == "!=" and labels.get(key) == value:
+            return False
+        if operator == "!" and key in labels:
+            return False
+        if operator == "exists" and key not in labels:
+            return False
+    return True
+
+
 def run(module, reader):
     params = module.params
     # Every manifest is checked before the first read, so a bad one fails the call at once.
     refs = [check_definition(index, definition) for index, definition in enumerate(params["definitions"])]
     lookups = []
+    found = {}
     for entry in params["lookups"]:
         api_found, objects = reader.read(entry["api_version"], entry["kind"], entry["name"], entry["namespace"])
+        if entry["label_selectors"]:
+            parsed = parse_label_selectors(entry["label_selectors"])
+            objects = [obj for obj in objects if labels_match(obj, parsed)]
         if params["metadata_only"]:
             objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
         lookups.append(
@@ -280,6 +345,8 @@ def run(module, reader):
                 resources=objects,
             )
         )
+        if entry["key"]:
+            found.setdefault(entry["key"], []).extend(objects)
 
     compared = []
     for definition, (api_version, kind, name, namespace) in zip(params["definitions"], refs):  # noqa: B905 - same list
@@ -302,6 +369,7 @@ def run(module, reader):
     return dict(
         changed=False,
         lookups=lookups,
+        found=found,
         definitions=compared,
         in_sync=all(entry["in_sync"] for entry in compared),
     )

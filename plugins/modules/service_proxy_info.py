@@ -149,9 +149,8 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client impor
     connect,
     k8s_module,
 )
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (  # noqa: F401 - proxy_path for callers
-    api_message,
-    get,
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.service_proxy import (
+    probe,
     proxy_path,
 )
 
@@ -168,14 +167,6 @@ def argspec():
     )
 
 
-def _text(data, limit):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "replace")
-    return data if limit is None else data[:limit]
-
-
 def main():
     module = k8s_module(argspec())
     params = module.params
@@ -183,20 +174,21 @@ def main():
         module.fail_json(msg="request_timeout must be at least 1 second, got {0}.".format(params["request_timeout"]))
     url = proxy_path(params["namespace"], params["name"], params["port"], params["scheme"], params["path"])
     try:
-        status, body = get(connect(module), url, params["request_timeout"])
+        answer = probe(
+            connect(module),
+            params["namespace"],
+            params["name"],
+            params["port"],
+            params["scheme"],
+            params["path"],
+            params["request_timeout"],
+            params["max_body"],
+        )
     except CoreException as e:
         module.fail_from_exception(e)
     except K8sError as e:
         module.fail_json(msg="Failed to GET {0} through the API server: {1}".format(url, e), url=url)
-    text = _text(body, None)
-    module.exit_json(
-        changed=False,
-        status=status,
-        ok=200 <= status < 300,
-        body=text[: params["max_body"]],
-        message=api_message(text),
-        url=url,
-    )
+    module.exit_json(changed=False, **answer)
 
 
 if __name__ == "__main__":

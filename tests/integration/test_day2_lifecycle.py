@@ -171,7 +171,7 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
     [
         (
             {"mlflow_helm_replicas": 2},
-            "with a ReadWriteOnce volume use one replica (got 2)",
+            "mlflow_helm_replicas is 2, but the artifact volume is ReadWriteOnce (mlflow_helm_artifacts_pvc_access_modes)",
         ),
         (
             {"cnpg_cluster_image_name": "ghcr.io/cloudnative-pg/postgresql:18"},

@@ -6,12 +6,11 @@ test says so: CloudNativePG's instance pods, the Gateway controller's Accepted c
 the API server's service proxy (tests/integration/day2_support.py).
 """
 
-import re
-
 import pytest
 
 from tests.integration.conftest import start_emulator
 from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods, service_proxy, writes
+from tests.integration.registered_results import run_with_results
 from tests.support.ansible_run import assert_no_secrets
 
 pytestmark = pytest.mark.slow
@@ -43,16 +42,34 @@ def status_site(converged_site, tmp_path_factory):
         emulator.stop()
 
 
-def table(output):
-    """{part: (state, detail)} from the one printed table."""
-    assert output.count("PART ") == 1, "the status table must be printed exactly once"
-    rows = {}
-    for line in output.split("PART ", 1)[1].splitlines()[2:]:
-        match = re.match(r"^\s+(.+?)\s{2,}(ok|FAIL)\s{2,}(.*)$", line)
-        if not match:
-            break
-        rows[match.group(1)] = (match.group(2), match.group(3))
-    return rows
+STATUS = "apocrathia.mlflow.mlflow_status_info"
+# Modules that read the cluster: status reads it through STATUS only, in one module run.
+OTHER_READS = (
+    "kubernetes.core.k8s_info",
+    "kubernetes.core.helm_info",
+    "apocrathia.mlflow.k8s_objects_info",
+    "apocrathia.mlflow.cnpg_cluster_wait",
+    "apocrathia.mlflow.service_proxy_info",
+)
+
+
+def run_status(site, **kwargs):
+    """Run status.yml; return the run and {part: (state, detail)} from the registered result of
+    its one read, after checking that the playbook printed exactly that table and failed with
+    exactly its unhealthy parts."""
+    run, results = run_with_results(
+        site, "status.yml", (STATUS, "ansible.builtin.debug", "ansible.builtin.fail") + OTHER_READS, **kwargs
+    )
+    assert all(results[action] == [] for action in OTHER_READS), results
+    (status,) = results[STATUS]
+    assert [d["msg"] for d in results["ansible.builtin.debug"]] == [status["table"]]
+    if status["healthy"]:
+        assert results["ansible.builtin.fail"] == []
+    else:
+        message = "MLflow is not healthy. Unhealthy: " + "; ".join(status["unhealthy"]) + "."
+        assert [f["msg"] for f in results["ansible.builtin.fail"]] == [message]
+    rows = {row["part"]: ("ok" if row["ok"] else "FAIL", row["detail"]) for row in status["parts"]}
+    return run, status, rows
 
 
 def test_status_fails_and_lists_what_is_unhealthy(status_site):
@@ -62,9 +79,8 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     pg_pods = [p for p in emu.list("v1", "Pod", "mlflow") if "cnpg.io/cluster" in p["metadata"].get("labels", {})]
     expected = ["HTTPRoute authentik/ak-outpost-mlflow-outpost"] + ([] if pg_pods else ["PostgreSQL pods"])
     emu.reset_requests()
-    run = status_site.run("status.yml", verbosity=3)
+    run, status, rows = run_status(status_site, verbosity=3)
     assert run.rc != 0, run.output[-3000:]
-    rows = table(run.output)
     assert list(rows) == ROWS
     failing = sorted(part for part, (state, _) in rows.items() if state == "FAIL")
     assert failing == sorted(expected)
@@ -73,8 +89,7 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     assert rows["CNPG Cluster mlflow/mlflow-postgres"][1].startswith('phase "Cluster in healthy state", 1/1')
     assert rows["Helm release mlflow/mlflow"][1].startswith("deployed, revision 1")
     assert rows["MLflow /health via Service"][1].startswith("200 OK")
-    message = re.search(r"MLflow is not healthy\. Unhealthy: (.*)", run.output).group(1)
-    assert all(part in message for part in expected) and "Helm release" not in message
+    assert [line.split(": ", 1)[0] for line in status["unhealthy"]] == [p for p in ROWS if p in expected]
     # read-only, and the Secret's values never appear, not even at -vvv
     assert writes(status_site.emulator) == []
     assert_no_secrets(run.output, status_site.secrets)
@@ -84,9 +99,8 @@ def test_status_passes_in_check_mode_when_everything_is_healthy(status_site):
     run_pods(status_site.emulator)
     accept_routes(status_site.emulator)
     status_site.emulator.reset_requests()
-    run = status_site.run("status.yml", verbosity=3, check=True)
+    run, status, rows = run_status(status_site, verbosity=3, check=True)
     assert run.rc == 0, run.output[-3000:]
-    rows = table(run.output)
     assert list(rows) == ROWS
     assert all(state == "ok" for state, _ in rows.values()), rows
     assert rows["PostgreSQL pods"][1].startswith("1 of 1 pod(s) ready")
@@ -103,15 +117,14 @@ def test_status_on_a_cluster_without_mlflow_reports_every_part_missing(status_si
     emulator = start_emulator()
     try:
         site = Site(emulator, tmp_path, status_site.extra_vars, status_site.secrets)
-        run = site.run("status.yml", verbosity=1)
+        run, status, rows = run_status(site, verbosity=1)
         assert run.rc != 0, run.output[-3000:]
-        rows = table(run.output)
         assert list(rows) == ROWS
         assert all(state == "FAIL" for state, _ in rows.values()), rows
         assert rows["Secret mlflow/mlflow-secrets"][1] == "missing"
         assert rows["Helm release mlflow/mlflow"][1] == "not installed"
         assert rows["authentik outpost pods"][1].endswith("missing (authentik has not deployed the outpost)")
-        assert "MLflow is not healthy. Unhealthy: Secret mlflow/mlflow-secrets: missing;" in run.output
+        assert status["unhealthy"][0] == "Secret mlflow/mlflow-secrets: missing"
         assert writes(emulator) == []
     finally:
         emulator.stop()

@@ -7,6 +7,7 @@ data, then the confirmed purge.
 import pytest
 
 from tests.integration.day2_support import Site, clone_cluster, deletes, object_keys, writes
+from tests.integration.registered_results import run_with_results
 from tests.kube_emulator.store import Selector
 from tests.support.ansible_run import assert_no_secrets
 
@@ -25,6 +26,18 @@ COMPANIONS = {
     ("NetworkPolicy", NS, "mlflow"),
 }
 DATA = {PG_PVC, ARTIFACTS_PVC, SECRET}
+READ = "apocrathia.mlflow.k8s_objects_info"
+# Teardown reads through READ only, in one call.
+OTHER_READS = ("kubernetes.core.k8s_info", "kubernetes.core.helm_info")
+
+
+def run_teardown(site, **kwargs):
+    """Run teardown.yml; return the run, the registered result of its one read, and the plan it printed."""
+    run, results = run_with_results(site, "teardown.yml", (READ, "ansible.builtin.debug") + OTHER_READS, **kwargs)
+    assert all(results[action] == [] for action in OTHER_READS), results
+    assert len(results[READ]) == 1, results[READ]
+    plans = [d["msg"] for d in results["ansible.builtin.debug"] if d["msg"].startswith(("Removing:", "Check mode:"))]
+    return run, results[READ][0], plans[0]
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +89,24 @@ def removable(emulator):
 def test_purge_without_the_namespace_as_confirmation_is_refused_before_any_request(site, confirmation):
     site.emulator.reset_requests()
     extra = {"purge_data": True} | ({"teardown_confirm_namespace": confirmation} if confirmation else {})
-    run = site.run("teardown.yml", extra_vars=extra, verbosity=1)
+    run, results = run_with_results(site, "teardown.yml", ("ansible.builtin.fail",), extra_vars=extra, verbosity=1)
     assert run.rc != 0
-    assert "To confirm, also set teardown_confirm_namespace=mlflow" in run.output
-    assert "Nothing was removed." in run.output
+    (failure,) = results["ansible.builtin.fail"]
+    assert "To confirm, also set teardown_confirm_namespace=mlflow" in failure["msg"]
+    assert failure["msg"].endswith("Nothing was removed.")
     assert site.emulator.requests == []
 
 
 def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
     before = object_keys(site.emulator)
     site.emulator.reset_requests()
-    run = site.run("teardown.yml", check=True, diff=True, verbosity=3)
+    run, read, plan = run_teardown(site, check=True, diff=True, verbosity=3)
     assert run.rc == 0, run.output[-3000:]
-    plan = run.output.split("Check mode: would remove:", 1)[1].split("Would keep:", 1)
-    removed, kept = plan[0], plan[1].split("TASK [", 1)[0]
+    # The one read found the objects by kind, metadata only.
+    assert [o["metadata"]["name"] for o in read["found"]["pg_pvcs"]] == ["mlflow-postgres-1"]
+    assert {o["metadata"]["labels"]["owner"] for o in read["found"]["release"]} == {"helm"}
+    assert all(set(o) <= {"apiVersion", "kind", "metadata"} for objs in read["found"].values() for o in objs)
+    removed, kept = plan.split("Check mode: would remove:", 1)[1].split("Would keep:", 1)
     for line in (
         "Helm release mlflow/mlflow",
         "ConfigMap mlflow/authentik-blueprint-mlflow",
@@ -143,8 +160,9 @@ def test_teardown_removes_release_blueprint_and_cluster_and_keeps_the_data(site)
     before = object_keys(site.emulator)
     allowed = removable(site.emulator)
     pg_pvc_uid = site.emulator.get("v1", "PersistentVolumeClaim", PG_PVC[2], NS)["metadata"]["uid"]
-    run = site.run("teardown.yml", verbosity=3)
+    run, _, plan = run_teardown(site, verbosity=3)
     assert run.rc == 0, run.output[-3000:]
+    assert plan.startswith("Removing:\n  - Helm release mlflow/mlflow\n")
     after = object_keys(site.emulator)
     gone = before - after
     assert {BLUEPRINT, CLUSTER, ("Deployment", NS, "mlflow"), ("Service", NS, "mlflow-postgres-rw")} <= gone
@@ -180,8 +198,9 @@ def test_purge_with_confirmation_deletes_the_data_and_nothing_else(site):
         )
     before = object_keys(site.emulator)
     site.emulator.reset_requests()
-    run = site.run("teardown.yml", extra_vars={"purge_data": True, "teardown_confirm_namespace": NS}, verbosity=3)
+    run, _, plan = run_teardown(site, extra_vars={"purge_data": True, "teardown_confirm_namespace": NS}, verbosity=3)
     assert run.rc == 0, run.output[-3000:]
+    assert "Secret mlflow/mlflow-postgres-backup-credentials" in plan.split("Keeping:")[0]
     assert before - object_keys(site.emulator) == DATA | {("Secret", NS, name) for name in credentials}
     assert sorted((r.resource, r.name) for r in deletes(site.emulator)) == [
         ("persistentvolumeclaims", "mlflow-artifacts-pvc"),

@@ -325,10 +325,18 @@ def test_item_summary_has_change_markers_and_no_value(item):
 
 
 # --- options ----------------------------------------------------------------------------------
-def test_default_integration_version_is_the_collection_version():
+def test_the_collection_version_is_read_from_galaxy_yml_or_the_manifest(tmp_path):
+    from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.collection import collection_version
+
     galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
-    assert op.COLLECTION_VERSION == galaxy["version"]
-    assert op.onepassword_argument_spec()["integration_version"]["default"] == galaxy["version"]
+    assert collection_version() == galaxy["version"]
+    # An installed collection has MANIFEST.json (written by ansible-galaxy collection build) instead.
+    (tmp_path / "MANIFEST.json").write_text('{"collection_info": {"version": "7.8.9"}}')
+    assert collection_version(str(tmp_path)) == "7.8.9"
+    with pytest.raises(ValueError):
+        collection_version(str(tmp_path / "empty"))
+    # No version is written in the module: without the action plugin it is unknown.
+    assert "default" not in op.onepassword_argument_spec()["integration_version"]
 
 
 def test_token_option_is_no_log_and_falls_back_to_the_environment():

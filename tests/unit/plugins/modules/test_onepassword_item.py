@@ -7,9 +7,12 @@ token and reference checks run the real SDK, offline, with no fake installed.
 import json
 
 import pytest
+import yaml
+from ansible_collections.apocrathia.mlflow.plugins.action import onepassword_item as action
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import onepassword as op_utils
 from ansible_collections.apocrathia.mlflow.plugins.modules import onepassword_item
 
+from tests.support.paths import REPO_ROOT
 from tests.unit.fakes.onepassword_sdk import FakeAccount, fake_service_account_token, network_down, rate_limited
 from tests.unit.utils.ansible_module_mock import (
     AnsibleExitJson,
@@ -82,7 +85,16 @@ def test_reads_the_fields_in_four_calls(account, check_mode):
     # authenticate + vaults.list + items.list + items.get, whatever the number of fields.
     assert [c[0] for c in account.calls] == ["authenticate", "vaults.list", "items.list", "items.get"]
     assert result["sdk_calls"] == 4
-    assert account.authenticated_with == ("apocrathia.mlflow", "0.1.0")
+    # Run without the action plugin, no version is known; the action plugin sends the collection's.
+    assert account.authenticated_with == ("apocrathia.mlflow", "unknown")
+
+
+def test_the_action_plugin_sends_the_collection_version(account):
+    galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
+    run_module(action.module_args(dict(ITEM_ARGS, fields=["password"])))
+    assert account.authenticated_with == ("apocrathia.mlflow", galaxy["version"])
+    # A version the task sets wins.
+    assert action.module_args({"integration_version": "9.9"})["integration_version"] == "9.9"
 
 
 def test_an_archived_item_with_the_same_title_is_ignored(account):

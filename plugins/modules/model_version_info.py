@@ -32,10 +32,10 @@ description:
     and no MLflow credentials are needed, only C(get) on C(services/proxy). With O(registry_url)
     they go to that URL instead, with O(registry_username) and O(registry_password) or
     O(registry_token) (for example through the authentik outpost).
-  - Through the service proxy, the requests carry C(Host) set to O(host_header): the API server
+  - "Through the service proxy, the requests carry C(Host) set to O(host_header). The API server
     passes the client's C(Host) header on to the Service (it does not set C(UseLocationHost) for
     services, kubernetes C(pkg/registry/core/service/proxy.go)), and MLflow answers only the host
-    names it allows (C(--allowed-hosts)); the API server itself routes by path.
+    names it allows (C(--allowed-hosts)); the API server itself routes by path."
   - Fails, before the caller changes anything, when a URI is malformed, or a model, version,
     alias or stage does not exist, or a version is not C(READY). The message names every such URI
     and lists what the registry holds (models, aliases, versions or stages).
@@ -195,7 +195,7 @@ versions:
       elements: str
       sample: [champion]
 problems:
-  description: What could not be resolved (also in RV(msg) when the module fails).
+  description: What could not be resolved (also in the failure message).
   returned: failure
   type: list
   elements: str

@@ -21,9 +21,9 @@ import yaml
 
 from tests.harness import converge_input
 from tests.harness.model_server import LocalRegistry, proxy_to
-from tests.integration.conftest import real_writes
+from tests.integration.conftest import INVENTORY, SITE, real_writes, site_env, start_emulator
 from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods
-from tests.support.ansible_run import assert_no_secrets
+from tests.support.ansible_run import assert_no_secrets, run_playbook
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
@@ -227,3 +227,19 @@ def test_teardown_removes_the_model_servers(serving):
     for kind, api in (("Deployment", "apps/v1"), ("Service", "v1"), ("NetworkPolicy", "networking.k8s.io/v1")):
         for name in ("champion", "pinned"):
             assert serving.emulator.get(api, kind, name, NS) is None, (kind, name)
+
+
+def test_a_first_check_run_plans_the_servers_after_mlflow(converged_site, tmp_path):
+    # site.yml --check on an empty cluster: MLflow is only planned, so there is no registry to ask yet.
+    emulator = start_emulator()
+    try:
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
+        run = run_playbook(
+            SITE, inventory=INVENTORY, extra_vars={**converged_site.extra_vars, "mlflow_model_serving_models": MODELS},
+            env=site_env(tmp_path, kubeconfig), check=True, verbosity=0,
+        )  # fmt: skip
+        assert run.rc == 0, run.output[-4000:]
+        assert "the model servers are planned after it" in run.output
+        assert real_writes(emulator) == []
+    finally:
+        emulator.stop()

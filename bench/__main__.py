@@ -1,4 +1,4 @@
-"""bench/run [converge|readiness|server ...] [--runs N] [--quick]: run benchmarks, write bench/results/<part>.json.
+"""bench/run [converge|readiness|server|serving ...] [--runs N] [--quick]: run benchmarks, write bench/results/<part>.json.
 
 `bench/run report` prints the markdown tables of the results already there (docs/performance.md).
 """
@@ -12,9 +12,9 @@ import traceback
 
 from bench.common import RESULTS_DIR, LoadSampler, envelope, log, write_result
 
-PARTS = ("converge", "readiness", "server")
-DEFAULT_RUNS = {"converge": 3, "readiness": 10, "server": 3}
-QUICK_RUNS = {"converge": 1, "readiness": 3, "server": 1}
+PARTS = ("converge", "readiness", "server", "serving")
+DEFAULT_RUNS = {"converge": 3, "readiness": 10, "server": 3, "serving": 3}
+QUICK_RUNS = {"converge": 1, "readiness": 3, "server": 1, "serving": 1}
 
 
 def parse(argv):

@@ -3,7 +3,8 @@
 # Copyright: apocrathia.mlflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""GET a path of a Service through the API server's service proxy (service_proxy_info, mlflow_status_info)."""
+"""GET a path of a Service through the API server's service proxy (service_proxy_info, mlflow_status_info,
+model_version_info)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -51,8 +52,8 @@ def text(data, limit=None):
     return data if limit is None else data[:limit]
 
 
-def get(client, url, timeout):
-    """(status, body) of one GET through the service proxy.
+def get(client, url, timeout, headers=None):
+    """(status, body) of one GET through the service proxy; ``headers`` go with it (e.g. ``Host``).
 
     An HTTP status is an answer (the caller judges it), except 429: the API server throttled the
     request, which is retried like a dropped connection, by the collection's retry policy.
@@ -61,7 +62,8 @@ def get(client, url, timeout):
 
     def attempt():
         try:
-            response = request(client, "GET", url, "get", _request_timeout=timeout)
+            extra = {"header_params": dict(headers)} if headers else {}
+            response = request(client, "GET", url, "get", _request_timeout=timeout, **extra)
         except ApiError as e:
             if e.status is None or e.status == 429:
                 raise

@@ -270,7 +270,11 @@ def apply(schemas, node, current, applied, manager, force):
                 entries[key].discard(path)
     merged = _apply_merge(schemas, node, current or {}, applied)
     others = set().union(*(p for k, p in entries.items() if k != mine)) if entries else set()
-    for path in sorted(entries.get(mine, set()) - set(new_fields) - others, key=len, reverse=True):
+    stale = entries.get(mine, set()) - set(new_fields) - others
+    # Whole list items first, outermost first: an item is found by its key fields, so removing a
+    # key field (a volumeMount's mountPath) before its item would leave the item behind, half empty.
+    items = sorted((p for p in stale if p[-1] == "."), key=len)
+    for path in items + sorted((p for p in stale if p[-1] != "."), key=len, reverse=True):
         _remove_path(merged, path)
     entries[mine] = set(new_fields)
     return merged, entries

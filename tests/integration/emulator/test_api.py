@@ -254,6 +254,25 @@ def test_server_side_apply_managers_and_conflicts(kube_emulator):
     assert not kube_emulator.get("apps/v1", "Deployment", "ssa", "default")["metadata"].get("labels")
 
 
+def test_server_side_apply_removes_a_list_item_it_no_longer_applies(kube_emulator):
+    """A volumeMount (list map keyed by mountPath) dropped from the applied object goes away whole,
+    as helm 4's upgrade from a volume to object storage needs: no item is left without its key."""
+    path = "/apis/apps/v1/namespaces/default/deployments/mounts"
+    body = _deployment("mounts")
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}]
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
+    status, _, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
+    assert status == 201
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    status, applied, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
+    assert status == 200, applied
+    pod = kube_emulator.get("apps/v1", "Deployment", "mounts", "default")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+
+
 def test_dry_run_writes_nothing(core, kube_emulator):
     rv = kube_emulator.store.rv
     created = core.create_namespaced_config_map("default", _cm("dry"), dry_run="All")

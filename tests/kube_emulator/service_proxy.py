@@ -13,8 +13,19 @@ Answers as the API server does: 404 when the Service does not exist, 503 `no ser
 when the port is not one of the Service's, 503 `no endpoints available for service ...` when
 nothing is registered for it, 503 `error trying to reach service: ...` when the registered
 address refuses the connection. The Authorization header is not forwarded (the API server's
-authentication filter removes it). Not emulated: Location rewriting, websockets/upgrades, TLS
-to the endpoint (`https:` targets are sent over plain HTTP to the registered address).
+authentication filter removes it).
+
+The Host header the client sent to the API server is forwarded as it is, as the API server does:
+kubernetes pkg/registry/core/service/proxy.go (`ProxyREST.Connect`) serves the request with
+`proxy.NewUpgradeAwareHandler(location, transport, true, false, ...)` and never sets
+`UseLocationHost`; staging/src/k8s.io/apimachinery/pkg/util/proxy/upgradeaware.go (`ServeHTTP`)
+then replaces only `req.URL` with the endpoint's location ("If this is false, the incoming
+req.Host header will just be forwarded to the backend server"), and Go's
+`httputil.NewSingleHostReverseProxy` rewrites the URL but keeps `req.Host`. So a backend that
+checks Host (MLflow's `--allowed-hosts`) sees the client's, not the endpoint's address.
+
+Not emulated: Location rewriting, X-Forwarded-* headers, websockets/upgrades, TLS to the
+endpoint (`https:` targets are sent over plain HTTP to the registered address).
 """
 
 import threading
@@ -24,8 +35,10 @@ from aiohttp import web
 
 from .errors import ApiError
 
+# Not forwarded (either way): hop-by-hop headers, the length aiohttp recomputes, and the
+# credentials. Host is forwarded to the endpoint (see the module docstring); on the way back it
+# does not occur.
 HOP_HEADERS = {
-    "host",
     "authorization",
     "connection",
     "keep-alive",
@@ -131,9 +144,7 @@ class ServiceProxy:
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
-                session.request(
-                    request.method, url, headers=headers, data=body, allow_redirects=False, skip_auto_headers=["Host"]
-                ) as upstream,
+                session.request(request.method, url, headers=headers, data=body, allow_redirects=False) as upstream,
             ):
                 payload = await upstream.read()
                 out = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_HEADERS}

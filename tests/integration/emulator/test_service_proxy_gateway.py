@@ -53,6 +53,20 @@ def test_proxy_forwards_to_the_registered_address(kube_emulator, backend):
     assert "Authorization" not in seen[0]["headers"] and "authorization" not in seen[0]["headers"]
 
 
+def test_the_endpoint_sees_the_host_the_client_sent_to_the_api_server(kube_emulator, backend):
+    # kube-apiserver forwards req.Host unchanged (no UseLocationHost for services), so a backend
+    # that checks Host, like MLflow's --allowed-hosts, sees the client's Host, not its own address.
+    address, seen = backend
+    _service(kube_emulator)
+    kube_emulator.service_proxy.register("default", "web", address, port=80)
+    path = "/api/v1/namespaces/default/services/web:80/proxy/health"
+    assert raw(kube_emulator, "GET", path, headers={"Host": "web.default.svc.cluster.local:80"})[0] == 200
+    assert raw(kube_emulator, "GET", path)[0] == 200
+    hosts = [{k.lower(): v for k, v in s["headers"].items()}.get("host") for s in seen]
+    assert hosts == ["web.default.svc.cluster.local:80", kube_emulator.url.split("://", 1)[1]]
+    assert address not in hosts
+
+
 def test_the_python_client_reaches_it(kube_emulator, backend, core):
     address, _ = backend
     _service(kube_emulator)

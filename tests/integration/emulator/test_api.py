@@ -260,16 +260,16 @@ def test_server_side_apply_removes_a_list_item_it_no_longer_applies(kube_emulato
     path = "/apis/apps/v1/namespaces/default/deployments/mounts"
     body = _deployment("mounts")
     container = body["spec"]["template"]["spec"]["containers"][0]
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}]  # noqa: S108 - a pod path
     body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
     status, _, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
     assert status == 201
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
     body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     status, applied, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
     assert status == 200, applied
     pod = kube_emulator.get("apps/v1", "Deployment", "mounts", "default")["spec"]["template"]["spec"]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]
 
 

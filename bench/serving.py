@@ -25,7 +25,7 @@ import requests
 
 from bench.common import log, median, percentile
 from tests.harness import converge_input, procs, remote_client
-from tests.harness.model_server import ModelServer, example_data, proxy_to
+from tests.harness.model_server import ModelServer, example_data, serving_endpoints
 from tests.harness.stack import Stack, new_workdir
 from tests.integration.conftest import INVENTORY, SITE, site_env, site_extra_vars, start_emulator
 from tests.support.ansible_run import run_playbook
@@ -99,7 +99,7 @@ def run(args):
         )  # fmt: skip
         if not example.result.get("ok"):
             raise RuntimeError(f"the example failed: {json.dumps(example.result)[:3000]}")
-        with proxy_to(stack.server):
+        with serving_endpoints(emulator, stack.server):
             serve_run = run_playbook(
                 SITE, inventory=INVENTORY, extra_vars={**extra, "mlflow_model_serving_models": MODELS}, env=env,
                 verbosity=0, timeout=1200,

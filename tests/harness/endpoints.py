@@ -6,7 +6,9 @@ the local address of the process it started in their place (tests/kube_emulator/
 then the API server's Service proxy (`status.yml`'s MLflow /health) reaches that process.
 """
 
+import http.server
 import json
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -92,3 +94,49 @@ def unregister(kubeconfig, entries):
             _control(kubeconfig, "DELETE", {k: entry[k] for k in ("namespace", "name", "port")})
         except (urllib.error.URLError, OSError):
             pass  # the emulator is already gone
+
+
+class StandIn:
+    """A local HTTP server that plays a Service's pod for the emulator's Service proxy where a test
+    runs no real program behind the Service: it is registered like a real endpoint
+    (``emu.service_proxy.register(namespace, name, stand_in.address)``), so the request goes through
+    the emulator's real subresource. STAND-IN: it answers GET of the paths in ``answers``
+    ({path: callable() -> (status, content type, body bytes)}) and 404 for any other path or method;
+    nothing else of the program it replaces (each user documents which answers it copies).
+    """
+
+    def __init__(self, answers):
+        self.answers = dict(answers)
+        self.requests = []  # (path, Host header) of each request it got
+        self._server = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self):
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                stand_in.requests.append((self.path, self.headers.get("Host")))
+                answer = stand_in.answers.get(self.path.split("?", 1)[0])
+                status, ctype, body = answer() if answer else (404, "text/plain", b"not found")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, name="stand-in-endpoint", daemon=True).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -4,12 +4,12 @@ started from the command, args and env of a Deployment the mlflow_model_serving 
 - ``LocalRegistry``: a real `mlflow server` (SQLite backend, proxied artifacts in a private
   directory, one worker) with the allowed hosts the converge's Helm values give MLflow, so a
   request with a Host MLflow would refuse in the cluster is refused here too.
-- ``proxy_to(registry)``: the API server's service proxy for the emulator, forwarding GETs of
-  ``services/<...mlflow...>/proxy/<path>`` to that server with the client's Host header, as the
-  kube-apiserver does (it does not set UseLocationHost for services:
-  kubernetes pkg/registry/core/service/proxy.go, apimachinery util/proxy/upgradeaware.go).
-  For other Services it answers only ``/ping``, as a STAND-IN for a model server: 200 when the
-  Deployment of that name has a ready replica, else 503.
+- ``serving_endpoints(emulator, registry, model_servers)``: registers that server as the endpoint
+  of the ``mlflow`` Service with the emulator's own Service proxy subresource
+  (tests/kube_emulator/service_proxy.py), which forwards the client's Host header as the
+  kube-apiserver does (it does not set UseLocationHost for services: kubernetes
+  pkg/registry/core/service/proxy.go, apimachinery util/proxy/upgradeaware.go); and, for each
+  model server, a STAND-IN endpoint answering only ``/ping`` (``model_server_stand_in``).
 - ``ModelServer``: the serving container's argv and env, read from the Deployment; the only
   changes are the ones a machine without a cluster needs, each explicit: MLFLOW_TRACKING_URI
   (the in-cluster Service) maps to the given URL, ``--port`` to a free local port, ``--host`` to
@@ -23,12 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
 from tests.harness import procs
+from tests.harness.endpoints import StandIn
 from tests.harness.mlflow_server import mlflow_executable, request
-from tests.kube_emulator import server as emulator_server
 
 
 class LocalRegistry:
@@ -75,49 +72,45 @@ class LocalRegistry:
         self.proc = None
 
 
-# -- the API server's service proxy ---------------------------------------------------------------
-_ORIGINAL_RESOURCE = emulator_server.Server.resource
+# -- endpoints for the emulator's service proxy ---------------------------------------------------
+def model_server_stand_in(emulator, namespace, name):
+    """STAND-IN for the pods of model server ``name`` (the emulator runs no pods): answers only
+    ``/ping``, 200 with the scoring server's body (``"\\n"``, application/json: mlflow
+    pyfunc/scoring_server ``ping``) while Deployment ``name`` has a ready replica, as the scoring
+    server does once its model is loaded. Without one it answers 503; in a cluster the API server
+    would answer that 503 itself (no ready pod, no endpoint). Nothing else of the scoring server."""
+
+    def ping():
+        deployment = emulator.get("apps/v1", "Deployment", name, namespace)
+        if deployment and (deployment.get("status") or {}).get("readyReplicas", 0) > 0:
+            return 200, "application/json", b"\n"
+        return 503, "text/plain", f"stand-in: Deployment {namespace}/{name} has no ready replica".encode()
+
+    return StandIn({"/ping": ping})
 
 
 @contextlib.contextmanager
-def proxy_to(registry, service="mlflow"):
-    """While active, the emulators of this process proxy GETs of Service ``service`` to ``registry``.
-
-    Records what reached it: (Host header, path with query), so tests can show the Host MLflow saw.
-    """
-    seen = []
-
-    async def resource(self, request, route):
-        if route.rt.plural == "services" and route.subresource == "proxy" and route.verb == "get" and route.name:
-            parts = route.name.split(":")
-            name = parts[1] if len(parts) == 3 else parts[0]
-            if name != service and request.path.endswith("/proxy/ping"):
-                # STAND-IN for a model server (the emulator runs no pods): /ping answers 200 once its
-                # Deployment has a ready replica, as the scoring server does once the model is loaded.
-                deployment = self.emu.get("apps/v1", "Deployment", name, route.namespace)
-                if deployment and (deployment.get("status") or {}).get("readyReplicas", 0) > 0:
-                    return web.Response(text="\n", content_type="application/json")
-            if name != service:
-                return web.json_response(
-                    {"kind": "Status", "status": "Failure", "message": f'no endpoints available for service "{name}"',
-                     "reason": "ServiceUnavailable", "code": 503}, status=503,
-                )  # fmt: skip
-            rest = request.path.split("/proxy", 1)[1] or "/"
-            target = rest + (f"?{request.query_string}" if request.query_string else "")
-            seen.append((request.headers.get("Host"), target))
-            async with aiohttp.ClientSession(auto_decompress=False) as session:
-                async with session.get(
-                    registry.url + target, headers={"Host": request.headers.get("Host", "")}, allow_redirects=False
-                ) as answer:
-                    body = await answer.read()
-                    return web.Response(body=body, status=answer.status, content_type=answer.content_type)
-        return await _ORIGINAL_RESOURCE(self, request, route)
-
-    emulator_server.Server.resource = resource
+def serving_endpoints(emulator, registry, model_servers=(), namespace="mlflow", service="mlflow"):
+    """While active, ``emulator``'s Service proxy (its real subresource) reaches ``registry`` (a
+    ``LocalRegistry`` or the harness's MLflow) for Service ``namespace/service``, and a
+    ``model_server_stand_in`` for each name in ``model_servers``. The proxy forwards the client's
+    Host header as kube-apiserver does, so MLflow's allowed hosts judge it as in the cluster;
+    ``emulator.service_proxy.forwarded(namespace, service)`` lists what MLflow was sent."""
+    registered = [(namespace, service)]
+    stand_ins = []
+    emulator.service_proxy.register(namespace, service, registry.url.split("://", 1)[1])
     try:
-        yield seen
+        for name in model_servers:
+            stand_in = model_server_stand_in(emulator, namespace, name).start()
+            stand_ins.append(stand_in)
+            emulator.service_proxy.register(namespace, name, stand_in.address)
+            registered.append((namespace, name))
+        yield emulator.service_proxy
     finally:
-        emulator_server.Server.resource = _ORIGINAL_RESOURCE
+        for ns, name in registered:
+            emulator.service_proxy.unregister(ns, name)
+        for stand_in in stand_ins:
+            stand_in.stop()
 
 
 def example_data():

@@ -1,18 +1,15 @@
 """Helpers of the day-2 suites (status, teardown, faults): clones of a converged cluster, and what
 a real cluster adds that the emulator does not run (kubelet pods, the Gateway controller's route
-status, the API server's service proxy).
+status, an endpoint for the API server's service proxy where no MLflow runs).
 """
 
 import contextlib
 import json
 from pathlib import Path
 
-from aiohttp import web
-
+from tests.harness.endpoints import StandIn
 from tests.integration.conftest import CRDS, INVENTORY, STORAGE_CLASSES, site_env
 from tests.kube_emulator import KubeEmulator
-from tests.kube_emulator import server as emulator_server
-from tests.kube_emulator.errors import ApiError
 from tests.kube_emulator.faults import WRITE_VERBS
 from tests.kube_emulator.store import Selector
 from tests.support import paths
@@ -145,48 +142,28 @@ def accept_routes(emulator, namespace="authentik", gateway="main-gateway"):
         )
 
 
-def _service_proxy(emu, route):
-    """GET services/<[scheme:]name[:port]>/proxy/<path>, as the API server answers it: 503 without
-    a ready endpoint, else what MLflow's /health answers (the only path the suites ask for)."""
-    parts = route.name.split(":")
-    name = parts[1] if len(parts) == 3 or (len(parts) == 2 and parts[0] in ("http", "https")) else parts[0]
-    port = parts[-1] if len(parts) == 3 else (parts[1] if len(parts) == 2 and parts[0] not in ("http", "https") else "")
-    service = emu.get("v1", "Service", name, route.namespace)
-    if service is None:
-        raise ApiError(404, f'services "{name}" not found', "NotFound")
-    ports = service["spec"].get("ports") or []
-    if port and not any(str(p.get("port")) == port or p.get("name") == port for p in ports):
-        raise ApiError(503, f'no endpoints available for service "{name}"', "ServiceUnavailable")
-    selector = service["spec"].get("selector") or {}
-    ready = [
-        pod for pod in emu.list("v1", "Pod", route.namespace)
-        if selector and all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or [])
-        and not pod["metadata"].get("deletionTimestamp")
-    ]  # fmt: skip
-    if not ready:
-        raise ApiError(503, f'no endpoints available for service "{name}"', "ServiceUnavailable")
-    return web.Response(text="OK", content_type="text/plain")
-
-
-_ORIGINAL_RESOURCE = emulator_server.Server.resource
-
-
-async def _resource_with_proxy(self, request, route):
-    if route.rt.plural == "services" and route.subresource == "proxy" and route.verb == "get" and route.name:
-        return _service_proxy(self.emu, route)
-    return await _ORIGINAL_RESOURCE(self, request, route)
+def mlflow_health_stand_in():
+    """STAND-IN for MLflow's pods behind the mlflow Service, where a suite runs no MLflow: answers
+    only ``/health``, ``OK`` (200, Flask's text/html for a str) as MLflow's handler does (mlflow
+    server/__init__.py ``health``; MLflow's host check exempts /health, server/security_utils.py
+    HEALTH_ENDPOINTS, so any Host is answered). It does not follow pod readiness: the suites using
+    it have MLflow's pods ready."""
+    return StandIn({"/health": lambda: (200, "text/html; charset=utf-8", b"OK")})
 
 
 @contextlib.contextmanager
-def service_proxy():
-    """Teach the emulators in this process the service proxy subresource (404 without it), for
-    the duration of the block: the stand-in for what the API server and MLflow do (docs/faults.md)."""
-    emulator_server.Server.resource = _resource_with_proxy
+def mlflow_endpoint(emulator, namespace="mlflow", name="mlflow"):
+    """While active, ``mlflow_health_stand_in`` is the registered endpoint of Service
+    ``namespace/name`` for ``emulator``'s Service proxy subresource (tests/kube_emulator/service_proxy.py),
+    which answers everything else as the API server would (404 without the Service, 503 without an
+    endpoint). Yields the stand-in (its ``requests``)."""
+    stand_in = mlflow_health_stand_in().start()
+    emulator.service_proxy.register(namespace, name, stand_in.address)
     try:
-        yield
+        yield stand_in
     finally:
-        emulator_server.Server.resource = _ORIGINAL_RESOURCE
+        emulator.service_proxy.unregister(namespace, name)
+        stand_in.stop()
 
 
 # -- observation ----------------------------------------------------------------------------------

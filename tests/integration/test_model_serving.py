@@ -1,9 +1,11 @@
 """Model serving (issue 16) on a copy of the converged cluster, with a real MLflow registry.
 
 site.yml runs with two models, one by alias and one by version. The versions are resolved the
-default way, through the API server's service proxy: the emulator forwards the proxy GETs to a
-real `mlflow server` whose allowed hosts are the converge's own (tests/harness/model_server.py),
-so the Host header the module sends must be one MLflow accepts in the cluster.
+default way, through the API server's service proxy: the emulator's Service proxy forwards them,
+with the client's Host header as kube-apiserver does, to a real `mlflow server` registered as the
+mlflow Service's endpoint, whose allowed hosts are the converge's own
+(tests/harness/model_server.py), so the Host header the module sends must be one MLflow accepts
+in the cluster. The model servers' /ping (status) is answered by a stand-in endpoint.
 
 Then: idempotence (no write), the alias moved (exactly that Deployment written, its pods rolled),
 and a missing model (the play fails naming it and listing the registry, with no write); the
@@ -20,13 +22,15 @@ import pytest
 import yaml
 
 from tests.harness import converge_input
-from tests.harness.model_server import LocalRegistry, proxy_to
+from tests.harness.mlflow_server import request
+from tests.harness.model_server import LocalRegistry, serving_endpoints
 from tests.integration.conftest import INVENTORY, SITE, real_writes, site_env, start_emulator
 from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods
 from tests.support.ansible_run import assert_no_secrets, run_playbook
 
 pytestmark = pytest.mark.slow
 NS = "mlflow"
+MODEL_SERVERS = ("champion", "pinned")
 MODELS = [
     {"name": "champion", "model_uri": "models:/MyModel@champion", "allow_from": [{"namespace": "apps"}]},
     {"name": "pinned", "model_uri": "models:/MyModel/2", "expose_host": "pinned.gateway.services.apocrathia.com"},
@@ -61,14 +65,14 @@ def serving(converged_site, registry):
                 converged_site.secrets)  # fmt: skip
     site.runs, site.writes = {}, {}
     try:
-        with proxy_to(registry) as seen:
-            site.proxied = seen
+        with serving_endpoints(emulator, registry, MODEL_SERVERS) as proxy:
             for step in ("converge", "idempotence"):
                 emulator.reset_requests()
                 site.runs[step] = site.run("site.yml", verbosity=3)
                 site.writes[step] = real_writes(emulator)
                 assert site.runs[step].rc == 0, site.runs[step].output[-6000:]
-            yield site
+            site.proxied = [(f["host"], f["path"]) for f in proxy.forwarded(NS, "mlflow")]
+        yield site
     finally:
         emulator.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -105,12 +109,18 @@ def test_each_model_gets_a_deployment_serving_the_resolved_version(serving):
         assert serving.emulator.get("v1", "Service", name, NS)["spec"]["ports"][0]["port"] == 8080
 
 
-def test_the_registry_was_read_through_the_service_proxy_with_a_host_mlflow_allows(serving):
+def test_the_registry_was_read_through_the_service_proxy_with_a_host_mlflow_allows(serving, registry):
     hosts = {host for host, _ in serving.proxied}
     assert hosts == {"mlflow.mlflow.svc.cluster.local:80"}
     paths = [path for _, path in serving.proxied]
     assert any(p.startswith("/api/2.0/mlflow/registered-models/alias?") for p in paths)
     assert any(p.startswith("/api/2.0/mlflow/model-versions/get?") for p in paths)
+    # The Host reaches MLflow, which judges it: another one is refused through the same proxy.
+    path = f"/api/v1/namespaces/{NS}/services/http:mlflow:80/proxy/api/2.0/mlflow/registered-models/get?name=MyModel"
+    with serving_endpoints(serving.emulator, registry):
+        allowed = request(serving.emulator.url + path, headers={"Host": "mlflow.mlflow.svc.cluster.local:80"})
+        refused = request(serving.emulator.url + path, headers={"Host": "evil.example.com"})
+    assert allowed[0] == 200 and refused[0] == 403, (allowed, refused)
 
 
 def test_network_policies(serving):
@@ -156,7 +166,7 @@ def test_moving_the_alias_rolls_exactly_that_deployment(serving, registry):
     pinned_before = serving.emulator.rollouts("pinned", NS)
     registry.client.set_registered_model_alias("MyModel", "champion", "2")
     serving.emulator.reset_requests()
-    with proxy_to(registry):
+    with serving_endpoints(serving.emulator, registry):
         run = serving.run("site.yml", verbosity=1)
     assert run.rc == 0, run.output[-6000:]
     writes = real_writes(serving.emulator)
@@ -170,7 +180,7 @@ def test_moving_the_alias_rolls_exactly_that_deployment(serving, registry):
 def test_serve_playbook_alone_agrees_with_site(serving, registry):
     # apocrathia.mlflow.serve runs only the role: the same names and objects, so nothing to write.
     serving.emulator.reset_requests()
-    with proxy_to(registry):
+    with serving_endpoints(serving.emulator, registry):
         run = serving.run("serve.yml", verbosity=1)
     assert run.rc == 0, run.output[-4000:]
     assert real_writes(serving.emulator) == []
@@ -179,7 +189,7 @@ def test_serve_playbook_alone_agrees_with_site(serving, registry):
 def test_a_missing_model_fails_before_any_write(serving, registry):
     serving.emulator.reset_requests()
     models = [*MODELS, {"name": "gone", "model_uri": "models:/Nope@prod"}]
-    with proxy_to(registry):
+    with serving_endpoints(serving.emulator, registry):
         run = serving.run("serve.yml", extra_vars={"mlflow_model_serving_models": models}, verbosity=1)
     assert run.rc != 0
     assert "registered model 'Nope' (models:/Nope@prod) does not exist; the registry holds: MyModel" in run.output
@@ -203,7 +213,7 @@ def test_status_reports_each_model_server(serving, registry):
     run_pods(serving.emulator)
     accept_routes(serving.emulator)
     serving.emulator.reset_requests()
-    with proxy_to(registry):
+    with serving_endpoints(serving.emulator, registry, MODEL_SERVERS):
         run = serving.run("status.yml", verbosity=0)
     assert run.rc == 0, run.output[-4000:]
     rows = {

@@ -4,8 +4,9 @@
    command line, the outpost STAND-IN in front); the reference example registers MyModel through
    the outpost as a remote client (version 1, alias champion, stage Production).
 2. site.yml serves `models:/MyModel@champion` on a copy of the converged cluster; the version is
-   resolved through the emulator's service proxy, forwarded to that real MLflow with the client's
-   Host header (tests/harness/model_server.proxy_to).
+   resolved through the emulator's Service proxy, which forwards to that real MLflow (registered as
+   the mlflow Service's endpoint) with the client's Host header, as kube-apiserver does
+   (tests/harness/model_server.serving_endpoints).
 3. `mlflow models serve` starts from the command, args and env of the Deployment in the emulator,
    with only the tracking URI mapped to the local MLflow (and port, host, /tmp), as another user
    that cannot see the server's files: the model comes over HTTP, through the proxied artifacts.
@@ -28,7 +29,7 @@ from sklearn.ensemble import RandomForestRegressor
 
 from tests.harness import converge_input, remote_client
 from tests.harness.mlflow_server import request
-from tests.harness.model_server import ModelServer, example_data, proxy_to
+from tests.harness.model_server import ModelServer, example_data, serving_endpoints
 from tests.harness.stack import Stack, new_workdir
 from tests.integration.conftest import real_writes
 from tests.integration.day2_support import Site, clone_cluster
@@ -74,10 +75,12 @@ def site(converged_site, stack):
 
 
 def converge(site, stack):
-    with proxy_to(stack.server) as seen:
+    with serving_endpoints(site.emulator, stack.server) as proxy:
+        before = len(proxy.forwarded(NS, "mlflow"))
         run = site.run("site.yml", verbosity=1)
+        seen = proxy.forwarded(NS, "mlflow")[before:]
     assert run.rc == 0, run.output[-6000:]
-    assert {host for host, _ in seen} == {"mlflow.mlflow.svc.cluster.local:80"}
+    assert seen and {f["host"] for f in seen} == {"mlflow.mlflow.svc.cluster.local:80"}
     return site.emulator.get("apps/v1", "Deployment", "champion", NS)
 
 

@@ -4,15 +4,16 @@ The copy is taken from `converged_site` in milliseconds, so the shared converge 
 What the emulator does not run is added the way a real cluster would add it, and only where a
 test says so: CloudNativePG's instance pods, the Gateway controller's Accepted condition (the
 copy runs without the emulator's Gateway controller, and starts with the routes' status
-cleared), and the API server's service proxy (tests/integration/day2_support.py). The status
-of a converge with everything running, the emulator's Gateway controller and Service proxy
+cleared), and a stand-in for MLflow's /health registered as the mlflow Service's endpoint with
+the emulator's Service proxy (tests/integration/day2_support.py). The status of a converge with
+everything running, the emulator's Gateway controller and a real MLflow behind the Service proxy
 included, is proven in test_real_clients.py.
 """
 
 import pytest
 
 from tests.integration.conftest import start_emulator
-from tests.integration.day2_support import Site, accept_routes, clone_cluster, run_pods, service_proxy, writes
+from tests.integration.day2_support import Site, accept_routes, clone_cluster, mlflow_endpoint, run_pods, writes
 from tests.integration.registered_results import run_with_results
 from tests.support.ansible_run import assert_no_secrets
 
@@ -41,7 +42,7 @@ def status_site(converged_site, tmp_path_factory):
         emulator.patch_status("gateway.networking.k8s.io/v1", "HTTPRoute", meta["name"], meta["namespace"],
                               {"parents": []})  # fmt: skip
     try:
-        with service_proxy():
+        with mlflow_endpoint(emulator):
             yield Site(
                 emulator, tmp_path_factory.mktemp("status"), converged_site.extra_vars, converged_site.secret_values
             )

@@ -72,6 +72,7 @@ class ServiceProxy:
         self.emu = emulator
         self._lock = threading.Lock()
         self._endpoints = {}  # (namespace, name) -> {service port number or None: "host:port"}
+        self._forwarded = []  # what the endpoints were sent
 
     # -- registry (any thread) -----------------------------------------------------------------
     def register(self, namespace, name, address, port=None):
@@ -101,6 +102,14 @@ class ServiceProxy:
                 for port, address in ports.items()
             ]
 
+    def forwarded(self, namespace=None, name=None):
+        """What was sent to the endpoints (of Service namespace/name): [{namespace, name, method, host, path}],
+        ``host`` the Host header the endpoint received, ``path`` the path after `/proxy` with the query."""
+        with self._lock:
+            return [
+                dict(r) for r in self._forwarded if namespace in (None, r["namespace"]) and name in (None, r["name"])
+            ]
+
     def _address(self, namespace, name, service_port):
         with self._lock:
             ports = self._endpoints.get((namespace, name), {})
@@ -125,7 +134,7 @@ class ServiceProxy:
         address = self._address(route.namespace, name, matching[0])
         if address is None:
             raise ApiError(503, f'no endpoints available for service "{name}"', "ServiceUnavailable")
-        return await self._forward(request, address, name)
+        return await self._forward(request, address, route.namespace, name)
 
     @staticmethod
     def _rest(request):
@@ -136,10 +145,21 @@ class ServiceProxy:
         rest = path[marker + len("/proxy") :] or "/"
         return rest + (f"?{query}" if query else "")
 
-    async def _forward(self, request, address, name):
+    async def _forward(self, request, address, namespace, name):
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         body = await request.read() if request.can_read_body else None
-        url = f"http://{address}{self._rest(request)}"
+        rest = self._rest(request)
+        url = f"http://{address}{rest}"
+        with self._lock:
+            self._forwarded.append(
+                {
+                    "namespace": namespace,
+                    "name": name,
+                    "method": request.method,
+                    "host": request.headers.get("Host"),
+                    "path": rest,
+                }
+            )
         timeout = aiohttp.ClientTimeout(total=60)
         try:
             async with (

@@ -65,6 +65,8 @@ def test_the_endpoint_sees_the_host_the_client_sent_to_the_api_server(kube_emula
     hosts = [{k.lower(): v for k, v in s["headers"].items()}.get("host") for s in seen]
     assert hosts == ["web.default.svc.cluster.local:80", kube_emulator.url.split("://", 1)[1]]
     assert address not in hosts
+    forwarded = kube_emulator.service_proxy.forwarded("default", "web")
+    assert [(f["method"], f["host"], f["path"]) for f in forwarded] == [("GET", h, "/health") for h in hosts]
 
 
 def test_the_python_client_reaches_it(kube_emulator, backend, core):

@@ -4,6 +4,8 @@ A real cluster's endpoints controller lists the ready pods a Service selects, on
 port its `targetPort` names. The emulator has no pods that listen, so the harness registers
 the local address of the process it started in their place (tests/kube_emulator/service_proxy.py);
 then the API server's Service proxy (`status.yml`'s MLflow /health) reaches that process.
+Where a test runs no real program behind a Service, `StandIn` is a documented local stand-in
+that is registered the same way.
 """
 
 import http.server

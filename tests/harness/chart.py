@@ -168,6 +168,27 @@ def server_command(values, release="mlflow", *, defaults=None, app_version=APP_V
     return argv, env
 
 
+@dataclass(frozen=True)
+class ConfigMapMount:
+    """A configMap volume of ``extraVolumes`` mounted in the MLflow container (``extraVolumeMounts``)."""
+
+    mount_path: str
+    configmap: str
+    items: tuple  # ((key, path), ...); empty: every key as a file of its name
+
+
+def config_map_mounts(values):
+    """The configMap volumes the chart mounts into the MLflow container, in mount order."""
+    volumes = {v.get("name"): v for v in values.get("extraVolumes") or []}
+    mounts = []
+    for mount in values.get("extraVolumeMounts") or []:
+        volume = volumes.get(mount.get("name")) or {}
+        if "configMap" in volume:
+            items = tuple((i["key"], i["path"]) for i in volume["configMap"].get("items") or [])
+            mounts.append(ConfigMapMount(mount["mountPath"], volume["configMap"]["name"], items))
+    return mounts
+
+
 def env_secret_data(values, release="mlflow"):
     """Data of the chart's `<fullname>-env-secret` (PG credentials when no existing secret is used)."""
     v = coalesce_values(chart_defaults(), values)

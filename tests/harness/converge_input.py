@@ -17,6 +17,7 @@ import json
 import yaml
 from kubernetes import client, config
 
+from tests.harness import chart
 from tests.harness.chart import SecretKeyRef
 from tests.harness.deployment_input import DeploymentInput
 
@@ -93,7 +94,13 @@ def read_converge(
     if initdb_secret and initdb_secret not in secrets:
         secrets[initdb_secret] = decode_secret(core.read_namespaced_secret(initdb_secret, namespace))
     provider = blueprint_provider(core.read_namespaced_config_map(blueprint_configmap, namespace))
+    # The ConfigMaps the pod mounts (extraVolumes), e.g. the audit middleware.
+    configmaps = {
+        name: core.read_namespaced_config_map(name, namespace).data or {}
+        for name in {m.configmap for m in chart.config_map_mounts(values)}
+    }
     return DeploymentInput(
+        configmaps=configmaps,
         values=values,
         secrets=secrets,
         cluster_spec=cnpg.get("spec") or {},

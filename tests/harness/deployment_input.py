@@ -26,6 +26,7 @@ class DeploymentInput:
     release: str = "mlflow"
     source: str = "intended"
     extra: dict = field(default_factory=dict, repr=False)
+    configmaps: dict = field(default_factory=dict, repr=False)  # {ConfigMap name: data} the pod mounts
 
     @property
     def pg_parameters(self):

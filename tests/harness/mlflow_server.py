@@ -3,7 +3,8 @@
 The only changes to what `chart.server_command` returns are the ones a machine without a
 cluster needs, and each is explicit: in-cluster host names map to 127.0.0.1 (PGHOST to the
 harness's PostgreSQL), the container port to a free local port, `/mlflow/artifacts` (the
-PVC mount) and `/mlflow/metrics` (Prometheus multiprocess files) to private directories, and `/tmp` (an emptyDir in the pod) to a private one.
+PVC mount) and `/mlflow/metrics` (Prometheus multiprocess files) to private directories, `/tmp` (an emptyDir in the pod) to a private one,
+and each mounted ConfigMap (extraVolumes) to a private directory holding its items, in argv and env.
 The server runs as its own unprivileged user; its artifact directory is mode 0700.
 """
 
@@ -45,14 +46,22 @@ def localise(argv, env, *, port, path_map, host_map):
             arg = arg.replace(container_path, str(local_path))
         out.append(arg)
     env = dict(env)
+    for name, value in env.items():
+        for container_path, local_path in path_map.items():
+            if isinstance(value, str) and (value == container_path or value.startswith(container_path + "/")):
+                env[name] = value = str(local_path) + value[len(container_path) :]
     if env.get("PGHOST") in host_map:
         env["PGHOST"], env["PGPORT"] = host_map[env["PGHOST"]][0], str(host_map[env["PGHOST"]][1])
     return out, env
 
 
 class MlflowServer:
-    def __init__(self, workdir, values, *, secrets, host_map, release="mlflow", os_user=procs.SERVER_USER):
-        """``secrets``: {Secret name: {key: value}} as in the namespace; ``host_map``: {name: (host, port)}."""
+    def __init__(
+        self, workdir, values, *, secrets, host_map, release="mlflow", os_user=procs.SERVER_USER, configmaps=None
+    ):
+        """``secrets``: {Secret name: {key: value}} as in the namespace; ``host_map``: {name: (host, port)};
+        ``configmaps``: {ConfigMap name: data} for the configMap volumes the values mount."""
+        self.configmaps = dict(configmaps or {})
         self.workdir = Path(workdir)
         self.values, self.release, self.os_user = values, release, os_user
         self.chart_argv, self.chart_env = chart.server_command(values, release)
@@ -82,11 +91,14 @@ class MlflowServer:
         procs.owned_dir(self.home / "tmp", self.os_user, 0o700)
         procs.owned_dir(self.workdir / "metrics", self.os_user, 0o700)
         self.port = procs.free_port()
+        path_map = {ARTIFACTS_MOUNT: self.artifacts_dir, METRICS_DIR: self.workdir / "metrics"}
+        for index, mount in enumerate(chart.config_map_mounts(self.values)):
+            path_map[mount.mount_path] = self._materialise(mount, self.workdir / "volumes" / str(index))
         argv, env = localise(
             self.chart_argv,
             chart.resolve_env(self.chart_env, self.secrets),
             port=self.port,
-            path_map={ARTIFACTS_MOUNT: self.artifacts_dir, METRICS_DIR: self.workdir / "metrics"},
+            path_map=path_map,
             host_map=self.host_map,
         )
         base = {"PATH": f"{Path(argv[0]).parent}:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -101,6 +113,23 @@ class MlflowServer:
         procs.wait_for(self._healthy, timeout, interval=0.5, what="MLflow server", proc=self.proc, log=self.logfile)
         self.timings["ready_s"] = time.monotonic() - t0
         return self
+
+    def _materialise(self, mount, directory):
+        """The kubelet's view of a configMap volume: its items (or every key) as read-only files."""
+        if mount.configmap not in self.configmaps:
+            raise KeyError(f"ConfigMap {mount.configmap!r} is mounted but missing; the pod would not start")
+        data = self.configmaps[mount.configmap]
+        items = mount.items or tuple((key, key) for key in data)
+        procs.owned_dir(directory, self.os_user, 0o755)
+        for key, path in items:
+            if key not in data:
+                raise KeyError(f"ConfigMap {mount.configmap!r} has no key {key!r}; the pod would not start")
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.chmod(0o755)
+            target.write_text(data[key])
+            target.chmod(0o444)
+        return directory
 
     def _healthy(self):
         # uvicorn's supervisor outlives workers that crash on import: fail fast instead of timing out.

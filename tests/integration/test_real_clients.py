@@ -335,7 +335,7 @@ def test_audit_one_structured_line_per_proxied_request(stack, audit_run):
     assert all(isinstance(x["status"], int) and x["duration_ms"] >= 0 for x in lines)
     # The outpost appends the address that connected to it to X-Forwarded-For: that is the client.
     assert all(x["client"] == x["forwarded_for"][-1] == "127.0.0.1" for x in proxied)
-    # uvicorn's own access line is off (--uvicorn-opts '--log-level=info --no-access-log').
+    # uvicorn's own access line is off (UVICORN_ACCESS_LOG=false): one line per request.
     assert ' - "GET /health HTTP/1.1"' not in stack.server.log_text()
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.conftest import real_writes, secret_strings
 from tests.integration.day2_support import Site, clone_cluster
+from tests.support import network_policy
 from tests.support.ansible_run import assert_no_secrets
 from tests.unit.fakes.onepassword_sdk import fake_service_account_token, out_of_process_env, vault_account
 
@@ -129,16 +130,34 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
     }
     assert mlflow["spec"]["policyTypes"] == ["Ingress"]
     [rule] = mlflow["spec"]["ingress"]
-    [peer] = rule["from"]
-    [expr] = peer["namespaceSelector"]["matchExpressions"]
-    assert expr["key"] == "kubernetes.io/metadata.name" and expr["operator"] == "In"
-    # Own namespace, the authentik outpost's and the monitoring namespace: nothing else.
-    assert sorted(expr["values"]) == ["authentik", "mlflow", "prometheus-system"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 5000}]
     # The policy selects the pods the chart runs.
     deployment = emu.get("apps/v1", "Deployment", "mlflow", NS)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert mlflow["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    # Only the outpost's pods (as authentik labelled the Deployment it made) and Prometheus get
+    # in: the audit log's trust boundary (docs/audit-log.md). Everything else is kept out.
+    outpost = emu.get("apps/v1", "Deployment", "ak-outpost-mlflow-outpost", "authentik")
+    outpost_labels = outpost["spec"]["template"]["metadata"]["labels"]
+
+    def reaches(namespace, labels, port=5000):
+        return network_policy.admits(
+            mlflow, target_labels=pod_labels, source_namespace=namespace, source_labels=labels, port=port
+        )
+
+    assert reaches("authentik", outpost_labels)
+    assert reaches("prometheus-system", {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"})
+    assert not reaches("authentik", outpost_labels, port=5432)
+    kept_out = [
+        ("authentik", {"app.kubernetes.io/name": "authentik", "app.kubernetes.io/component": "server"}),
+        ("authentik", {**outpost_labels, "goauthentik.io/outpost-name": "another-outpost"}),
+        ("mlflow", {"cnpg.io/cluster": "mlflow-postgres", "cnpg.io/instanceRole": "primary"}),
+        ("mlflow", {"run": "debug-shell"}),
+        ("prometheus-system", {"app.kubernetes.io/name": "grafana"}),
+        ("default", {"goauthentik.io/outpost-name": "mlflow-outpost"}),
+        ("default", {}),
+    ]
+    assert [peer for peer in kept_out if reaches(*peer)] == []
 
     pg = emu.get("networking.k8s.io/v1", "NetworkPolicy", "mlflow-postgres", NS)
     assert pg is not None, "no NetworkPolicy for PostgreSQL"

@@ -137,3 +137,24 @@ def test_server_command_matches_helm_template_of_the_stand_in_chart(values):
     built_argv, built_env = chart.server_command(values)
     assert built_argv == argv
     assert built_env == env
+
+
+def test_config_map_mounts_are_the_mounted_configmap_volumes_in_mount_order():
+    values = {
+        "extraVolumes": [
+            {"name": "pvc", "persistentVolumeClaim": {"claimName": "p"}},
+            {"name": "audit", "configMap": {"name": "mlflow-audit", "items": [{"key": "a.py", "path": "a.py"}]}},
+            {"name": "unmounted", "configMap": {"name": "other"}},
+            {"name": "whole", "configMap": {"name": "whole-map"}},
+        ],
+        "extraVolumeMounts": [
+            {"name": "whole", "mountPath": "/etc/whole"},
+            {"name": "pvc", "mountPath": "/data"},
+            {"name": "audit", "mountPath": "/opt/audit", "readOnly": True},
+        ],
+    }
+    assert chart.config_map_mounts(values) == [
+        chart.ConfigMapMount("/etc/whole", "whole-map", ()),
+        chart.ConfigMapMount("/opt/audit", "mlflow-audit", (("a.py", "a.py"),)),
+    ]
+    assert chart.config_map_mounts({}) == []

@@ -197,3 +197,41 @@ def test_create_app_wraps_mlflows_own_fastapi_app():
 
     wrapped = audit.create_app()
     assert isinstance(wrapped, audit.AuditMiddleware) and wrapped.app is app
+
+
+def test_a_utf8_username_is_kept():
+    scope_headers = [("X-authentik-username", "jürgen")]
+    lines, counter = [], Counter()
+    middleware = audit.AuditMiddleware(inner_app(), write=lines.append, counter=counter)
+    scope = {
+        "type": "http", "method": "GET", "path": "/health", "client": None,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in scope_headers],
+    }  # fmt: skip
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    asyncio.run(middleware(scope, receive, send))
+    assert json.loads(lines[0])["user"] == "jürgen"
+
+
+def test_a_failing_audit_line_does_not_fail_the_request(capfd):
+    def broken(line):
+        raise OSError("stdout closed")
+
+    middleware = audit.AuditMiddleware(inner_app(), write=broken, counter=Counter())
+    sent = []
+    scope = {"type": "http", "method": "GET", "path": "/health", "headers": [], "client": None}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(middleware(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert "mlflow.audit: no audit line for GET /health" in capfd.readouterr().err

@@ -102,7 +102,8 @@ def target_of(path, query, body, content_type):
 
 
 def _header_values(scope, name):
-    return [v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() == name]
+    # authentik sends the username as UTF-8 bytes
+    return [v.decode("utf-8", "replace") for k, v in scope.get("headers") or [] if k.lower() == name]
 
 
 class WriteCounter:
@@ -169,7 +170,10 @@ class AuditMiddleware:
             raise
         finally:
             raw = b"".join(body) if state["size"] <= MAX_BODY else b""
-            self.log(scope, method, state["status"], started, raw, content_type, write)
+            try:
+                self.log(scope, method, state["status"], started, raw, content_type, write)
+            except Exception as exc:  # noqa: BLE001 - the request is served; say the line is missing
+                os.write(2, f"mlflow.audit: no audit line for {method} {scope.get('path')}: {exc!r}\n".encode())
 
     def log(self, scope, method, status, started, body, content_type, write):
         path = scope.get("path", "")

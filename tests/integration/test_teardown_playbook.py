@@ -24,6 +24,7 @@ COMPANIONS = {
     ("PodMonitor", NS, "mlflow-postgres"),
     ("NetworkPolicy", NS, "mlflow-postgres"),
     ("NetworkPolicy", NS, "mlflow"),
+    ("ConfigMap", NS, "mlflow-audit"),
 }
 DATA = {PG_PVC, ARTIFACTS_PVC, SECRET}
 READ = "apocrathia.mlflow.k8s_objects_info"
@@ -114,6 +115,7 @@ def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
         "PodMonitor mlflow/mlflow-postgres",
         "NetworkPolicy mlflow/mlflow-postgres",
         "NetworkPolicy mlflow/mlflow",
+        "ConfigMap mlflow/mlflow-audit",
     ):
         assert line in removed
     for line in (

@@ -270,7 +270,13 @@ def apply(schemas, node, current, applied, manager, force):
                 entries[key].discard(path)
     merged = _apply_merge(schemas, node, current or {}, applied)
     others = set().union(*(p for k, p in entries.items() if k != mine)) if entries else set()
-    for path in sorted(entries.get(mine, set()) - set(new_fields) - others, key=len, reverse=True):
+    # Deepest first; a list item (its "." path) before its own fields, which include the keys
+    # that find it (removing `name` first would leave a nameless item behind).
+    for path in sorted(
+        entries.get(mine, set()) - set(new_fields) - others,
+        key=lambda p: len(p) + (0.5 if p[-1] == "." else 0),
+        reverse=True,
+    ):
         _remove_path(merged, path)
     entries[mine] = set(new_fields)
     return merged, entries

@@ -4,12 +4,14 @@ Input: the Helm values and CNPG Cluster that a converge of site.yml on the emula
 (read back with tests/harness/converge_input.read_converge, as the real-client tests do). Two
 variants of those values:
 
-- ``shipped``: as converged (the mlflow_helm role's workers, SQLAlchemy pool settings and
-  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false);
-- ``chart``: the same values without ``extraArgs.workers`` and without the role's
-  MLFLOW_SERVER_ENABLE_JOB_EXECUTION / MLFLOW_SQLALCHEMYSTORE_* variables, i.e. what the chart
-  and MLflow do by default (4 uvicorn workers, SQLAlchemy's default pool of 5 + 10 overflow per
-  worker, job execution on).
+- ``shipped``: as converged (the mlflow_helm role's workers, SQLAlchemy pool settings,
+  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false and the audit log: --app-name audit, its ConfigMap
+  on PYTHONPATH, UVICORN_ACCESS_LOG=false);
+- ``chart``: the same values without ``extraArgs.workers`` / ``appName``, the audit volume and
+  the role's MLFLOW_SERVER_ENABLE_JOB_EXECUTION / MLFLOW_SQLALCHEMYSTORE_* / PYTHONPATH /
+  UVICORN_ACCESS_LOG variables, i.e. what the chart and MLflow do by default (4 uvicorn
+  workers, SQLAlchemy's default pool of 5 + 10 overflow per worker, job execution on, no audit
+  line but uvicorn's access line).
 
 Each variant gets its own PostgreSQL (bootstrapped like CNPG's initdb, with the Cluster's
 parameters) and an `mlflow server` started from the Deployment (tests/harness/pod.py): the
@@ -46,7 +48,8 @@ from tests.support.ansible_run import run_playbook
 
 THREADS = 4
 BATCH_METRICS = 10
-ROLE_ENV = ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "MLFLOW_SQLALCHEMYSTORE_")
+ROLE_ENV = ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "MLFLOW_SQLALCHEMYSTORE_", "PYTHONPATH", "UVICORN_ACCESS_LOG")
+AUDIT_VOLUME = "mlflow-audit"  # the role's audit middleware (docs/audit-log.md); the chart has none
 IDLE_SETTLE_S = 5.0  # at least this long after /health answers
 QUIET_CORES = 0.10  # then until the server's processes use less CPU than this (cores), over QUIET_WINDOW_S
 QUIET_WINDOW_S = 3.0
@@ -115,6 +118,9 @@ def chart_default_variant(deployment):
     variant.workload = None  # other values: the chart renders the Deployment for them
     values = variant.values
     (values.get("extraArgs") or {}).pop("workers", None)
+    (values.get("extraArgs") or {}).pop("appName", None)
+    for key in ("extraVolumes", "extraVolumeMounts"):
+        values[key] = [v for v in values.get(key) or [] if v.get("name") != AUDIT_VOLUME]
     env = values.get("extraEnvVars") or {}
     for key in list(env):
         if key.startswith(ROLE_ENV):
@@ -132,6 +138,7 @@ def server_settings(deployment):
         "max_overflow": env.get("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"),
         "pool_recycle": env.get("MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE"),
         "job_execution": env.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION"),
+        "audit_log": (values.get("extraArgs") or {}).get("appName") == "audit",
     }
 
 

@@ -14,7 +14,10 @@ Roles, site.yml, status.yml and teardown.yml derive every name with these filter
 - cnpg_rw_host: the read-write Service CloudNativePG creates for a Cluster (``<cluster>-rw``);
 - authentik_outpost_object_name: the name authentik gives the outpost's Deployment, Service
   and HTTPRoute (authentik/outposts/controllers/k8s/base.py: the object naming template
-  applied to the slugified outpost name, lower-cased).
+  applied to the slugified outpost name, lower-cased);
+- authentik_outpost_pod_label: the value of the ``goauthentik.io/outpost-name`` label authentik
+  puts on the outpost's pods (authentik/outposts/controllers/k8s/deployment.py,
+  ``get_pod_meta``: the slugified outpost name), which MLflow's NetworkPolicy selects.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -91,6 +94,11 @@ def authentik_outpost_object_name(outpost_name, naming_template="ak-outpost-%(na
     return naming_template.replace("%(name)s", _slugify(outpost_name)).lower()
 
 
+def authentik_outpost_pod_label(outpost_name):
+    """The value of the ``goauthentik.io/outpost-name`` label of the outpost's pods."""
+    return _slugify(_text(outpost_name, "outpost_name"))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -98,4 +106,5 @@ class FilterModule(object):
             "mlflow_service_hosts": mlflow_service_hosts,
             "cnpg_rw_host": cnpg_rw_host,
             "authentik_outpost_object_name": authentik_outpost_object_name,
+            "authentik_outpost_pod_label": authentik_outpost_pod_label,
         }

@@ -38,7 +38,10 @@ def mlflow_teardown_plan(found, namespace, purge=False, check_mode=False):
     remove += _refs(
         found.get("cluster"), "Cluster", namespace, " (CloudNativePG: its pods, services and generated secrets)"
     )
-    remove += ["{0} {1}/{2}".format(obj.get("kind"), namespace, _name(obj)) for obj in found.get("companions") or []]
+    remove += [
+        "{0} {1}/{2}".format(obj.get("kind"), (obj.get("metadata") or {}).get("namespace") or namespace, _name(obj))
+        for obj in found.get("companions") or []
+    ]
     keep = []
     if purge:
         remove += data

@@ -95,6 +95,7 @@ def read_converge(
     if initdb_secret and initdb_secret not in secrets:
         secrets[initdb_secret] = decode_secret(core.read_namespaced_secret(initdb_secret, namespace))
     provider = blueprint_provider(core.read_namespaced_config_map(blueprint_configmap, namespace))
+    workload = pod.from_cluster(kubeconfig, namespace, release_deployment_name(stored))
     return DeploymentInput(
         values=values,
         secrets=secrets,
@@ -103,7 +104,8 @@ def read_converge(
         namespace=namespace,
         release=release,
         source=f"converge ({kubeconfig})",
-        workload=pod.from_cluster(kubeconfig, namespace, release_deployment_name(stored)),
+        workload=workload,
+        configmaps=workload.configmaps,
         extra={
             # hooks (the flask secret) are stored apart from the manifest
             "helm_manifest": "\n---\n".join(

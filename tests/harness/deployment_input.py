@@ -41,6 +41,9 @@ class DeploymentInput:
     # The Deployment and its ConfigMaps/Secrets as the cluster holds them (pod.from_cluster);
     # None when the values were changed here or never converged: then `helm template` renders it.
     workload: object = field(default=None, repr=False)
+    # The namespace's ConfigMaps the chart does not render (e.g. the audit middleware the role
+    # applies), for a rendered workload's configMap volumes: {name: {key: value}}.
+    configmaps: dict = field(default_factory=dict, repr=False)
 
     @property
     def pg_parameters(self):
@@ -95,8 +98,9 @@ class DeploymentInput:
 
         if self.workload is None:
             self.workload = pod.render(
-                self.values, release=self.release, namespace=self.namespace, secrets=self.secrets
-            )
+                self.values, release=self.release, namespace=self.namespace, secrets=self.secrets,
+                configmaps=self.configmaps,
+            )  # fmt: skip
         return self.workload
 
 

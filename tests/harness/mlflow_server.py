@@ -128,6 +128,14 @@ class MlflowServer:
         procs.owned_dir(self.workdir / "volumes", self.os_user, 0o700)
         for local in self.volumes.values():
             procs.owned_dir(local, self.os_user, 0o700)
+        # configMap and secret volumes hold their items (e.g. the audit middleware on PYTHONPATH).
+        for path, volume, _ in self.container.mounts:
+            for relative, text in pod.volume_files(self.workload, volume).items():
+                target = self.volumes[path] / relative
+                for parent in reversed(target.relative_to(self.volumes[path]).parents[:-1]):
+                    procs.owned_dir(self.volumes[path] / parent, self.os_user, 0o700)
+                target.write_text(text)
+                target.chmod(0o444)
         self.port = procs.free_port()
         argv, env = localise(
             self.container, port=self.port, path_map=self.volumes, host_map=self.host_map, rootfs=self.rootfs

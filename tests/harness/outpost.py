@@ -10,7 +10,17 @@ blueprint's proxy provider does:
 - Authenticated: forwarded to the provider's ``internal_host`` with the ``Host`` header set to
   that host (authentik sets Host to the backend's host and the original in X-Forwarded-Host),
   plus the X-authentik-* user headers.
-There is no session cookie, no flow and no policy engine: only what the tests need.
+- The X-authentik-* headers the outpost sets REPLACE any the client sent, on every proxied
+  request, whatever their case (goauthentik/authentik internal/outpost/proxyv2/application/
+  mode_common.go ``addHeaders``: ``headers.Set`` for each, and Go's ``Header.Set`` replaces every
+  value of the case-insensitive key; mode_proxy.go calls it before each ``rp.ServeHTTP``).
+  Other client headers pass. The ``Authorization`` header that authenticated is removed
+  (auth.go ``saveAndCacheClaims``: ``r.Header.Del``).
+- X-Forwarded-For gets the connecting address appended, as Go's ``httputil.ReverseProxy``
+  does for the outpost (prior values joined with ", ", then the client's IP).
+There is no session cookie, no flow and no policy engine: only what the tests need. Unlike
+authentik, there are no unauthenticated paths (``skip_path_regex``): on those the real outpost
+adds no headers, so a client's X-authentik-username would pass (docs/audit-log.md).
 """
 
 import argparse
@@ -22,12 +32,31 @@ import threading
 from urllib.parse import quote, urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
+from multidict import CIMultiDict
 
 OUTPOST_PREFIX = "/outpost.goauthentik.io"
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
+# Every header addHeaders sets (mode_common.go), user headers first, then the system headers.
+OUTPOST_HEADERS = (
+    "X-authentik-username", "X-authentik-groups", "X-authentik-email", "X-authentik-name",
+    "X-authentik-uid", "X-authentik-jwt", "X-authentik-meta-jwks", "X-authentik-meta-outpost",
+    "X-authentik-meta-provider", "X-authentik-meta-app", "X-authentik-meta-version",
+)  # fmt: skip
+
+
+def outpost_headers(user, outpost="mlflow-outpost (stand-in)"):
+    """The values the stand-in gives the headers of OUTPOST_HEADERS for ``user`` (claims are made up)."""
+    return dict(
+        zip(
+            OUTPOST_HEADERS,
+            (user, "mlflow-users", f"{user}@example.com", user, f"uid-{user}", "", "", outpost,
+             "mlflow-provider", "mlflow", "goauthentik.io/outpost/stand-in"),
+            strict=True,
+        )
+    )  # fmt: skip
 
 
 class OutpostStandIn:
@@ -85,17 +114,18 @@ class OutpostStandIn:
             self.stats["redirected"] += 1
             target = f"{self.external.scheme}://{self.external.netloc}{request.path_qs}"
             raise web.HTTPFound(f"{OUTPOST_PREFIX}/start?rd={quote(target, safe='')}")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers.pop("Authorization", None)
-        headers.update(
-            {
-                "Host": self.internal.netloc,
-                "X-Forwarded-Host": request.headers.get("Host", self.external.netloc),
-                "X-Forwarded-Proto": self.external.scheme,
-                "X-authentik-username": user,
-                "X-authentik-meta-outpost": "mlflow-outpost (stand-in)",
-            }
-        )
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP)
+        headers.popall("Authorization", None)
+        forwarded_for = ", ".join([*headers.popall("X-Forwarded-For", []), request.remote or ""])
+        for name, value in {
+            "Host": self.internal.netloc,
+            "X-Forwarded-Host": request.headers.get("Host", self.external.netloc),
+            "X-Forwarded-Proto": self.external.scheme,
+            "X-Forwarded-For": forwarded_for,
+            **outpost_headers(user),
+        }.items():
+            headers.popall(name, None)  # case-insensitive: what the client sent is gone
+            headers[name] = value
         body = await request.read()
         async with self._session.request(
             request.method,

@@ -13,7 +13,8 @@ for a changed set of values, what `helm template` of the real chart renders):
   skipped), then `env` in order (`value` with `$(VAR)` expansion over what is defined so far,
   `valueFrom` configMapKeyRef/secretKeyRef/fieldRef/resourceFieldRef); a missing ConfigMap,
   Secret or key that is not `optional` is the pod's CreateContainerConfigError. `command` and
-  `args` get `$(VAR)` expansion (`$$` escapes). The volume mounts come with their volumes.
+  `args` get `$(VAR)` expansion (`$$` escapes). The volume mounts come with their volumes, and
+  `volume_files` gives the files of a configMap or secret volume.
 
 Not done: the service links the kubelet also injects (`<SERVICE>_SERVICE_HOST`, ...,
 `enableServiceLinks`), image ENTRYPOINT/CMD (a container without `command` is refused here),
@@ -102,9 +103,12 @@ def from_cluster(kubeconfig, namespace="mlflow", name="mlflow"):
     return from_objects(objects, name, source=f"Deployment {namespace}/{name} in the cluster ({kubeconfig})")
 
 
-def render(values, *, release="mlflow", namespace="mlflow", secrets=None, chart=None, helm=None, name=None):
-    """`helm template` of the real chart with `values`; Secrets it does not render come from `secrets`
-    ({name: {key: value}}, e.g. the database Secret the values name)."""
+def render(
+    values, *, release="mlflow", namespace="mlflow", secrets=None, configmaps=None, chart=None, helm=None, name=None
+):
+    """`helm template` of the real chart with `values`; Secrets and ConfigMaps it does not render come
+    from `secrets` and `configmaps` ({name: {key: value}}, e.g. the database Secret the values name,
+    or a ConfigMap the values mount)."""
     chart = chart or paths.mlflow_chart()
     cmd = [str(helm or paths.HELM), "template", release, str(chart), "--namespace", namespace, "--values", "-"]
     proc = subprocess.run(
@@ -117,6 +121,8 @@ def render(values, *, release="mlflow", namespace="mlflow", secrets=None, chart=
     workload = from_objects(objects, name or _fullname(objects), source="helm template of the chart")
     for secret_name, data in (secrets or {}).items():
         workload.secrets.setdefault(secret_name, dict(data))
+    for configmap_name, data in (configmaps or {}).items():
+        workload.configmaps.setdefault(configmap_name, dict(data))
     return workload
 
 
@@ -239,6 +245,35 @@ def container(workload, name):
         if port.get("name"):
             ports[port["name"]] = port["containerPort"]
     return Container(name, c.get("image", ""), argv, env, mounts, ports, c.get("resources") or {})
+
+
+def volume_files(workload, volume):
+    """The files the kubelet writes into a configMap or secret volume, {relative path: text}; {}
+    for other kinds. With `items`, only those keys at their paths; else every key as a file of its
+    name. A missing object or key stops the pod unless the volume is `optional`."""
+    for kind, sources, ref in (("configMap", workload.configmaps, "name"), ("secret", workload.secrets, "secretName")):
+        if kind not in volume:
+            continue
+        source = volume[kind] or {}
+        optional = bool(source.get("optional"))
+        if source.get(ref) not in sources:
+            if optional:
+                return {}
+            raise ContainerConfigError(f"volume {volume['name']}: {kind} {source.get(ref)!r} not found")
+        data = sources[source[ref]]
+        if not source.get("items"):
+            return dict(data)
+        files = {}
+        for item in source["items"]:
+            if item["key"] not in data:
+                if optional:
+                    continue
+                raise ContainerConfigError(
+                    f"volume {volume['name']}: {kind} {source[ref]!r} has no key {item['key']!r}"
+                )
+            files[item["path"]] = data[item["key"]]
+        return files
+    return {}
 
 
 _SUFFIXES = {

@@ -11,6 +11,7 @@ from tests.harness.outpost import OutpostStandIn
 from tests.harness.postgres import Postgres
 
 APP_USER = "data-scientist"  # the authentik user whose app password the SDK sends
+OTHER_USER = "platform-admin"  # a second authentik user (the audit log must tell them apart)
 
 
 def new_workdir(prefix="mlflow-harness-"):
@@ -27,6 +28,7 @@ class Stack:
         self.pg = self.server = self.outpost = None
         self.app_password = token.token_urlsafe(32)  # stand-in for an authentik app password
         self.bearer_token = token.token_urlsafe(32)
+        self.other_password = token.token_urlsafe(32)
         self.timings = {}
 
     def start_postgres(self):
@@ -55,7 +57,7 @@ class Stack:
             internal_host=provider["internal_host"],
             external_host=provider["external_host"],
             intercept_header_auth=bool(provider.get("intercept_header_auth", True)),
-            app_passwords={APP_USER: self.app_password},
+            app_passwords={APP_USER: self.app_password, OTHER_USER: self.other_password},
             tokens={self.bearer_token: APP_USER},
         ).start_in_thread()
 
@@ -68,8 +70,8 @@ class Stack:
         self.timings["stack_ready_s"] = time.monotonic() - t0
         return self
 
-    def auth_basic(self):
-        return {"username": APP_USER, "password": self.app_password}
+    def auth_basic(self, user=APP_USER):
+        return {"username": user, "password": self.app_password if user == APP_USER else self.other_password}
 
     def stop(self, remove=True):
         for part in (self.outpost, self.server, self.pg):

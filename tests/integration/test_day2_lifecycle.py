@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.conftest import real_writes, secret_strings
 from tests.integration.day2_support import Site, clone_cluster
+from tests.support import network_policy, paths
 from tests.support.ansible_run import assert_no_secrets
+from tests.support.schemas import validate_k8s_object
 from tests.unit.fakes.onepassword_sdk import fake_service_account_token, out_of_process_env, vault_account
 
 pytestmark = pytest.mark.slow
@@ -129,16 +132,34 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
     }
     assert mlflow["spec"]["policyTypes"] == ["Ingress"]
     [rule] = mlflow["spec"]["ingress"]
-    [peer] = rule["from"]
-    [expr] = peer["namespaceSelector"]["matchExpressions"]
-    assert expr["key"] == "kubernetes.io/metadata.name" and expr["operator"] == "In"
-    # Own namespace, the authentik outpost's and the monitoring namespace: nothing else.
-    assert sorted(expr["values"]) == ["authentik", "mlflow", "prometheus-system"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 5000}]
     # The policy selects the pods the chart runs.
     deployment = emu.get("apps/v1", "Deployment", "mlflow", NS)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert mlflow["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    # Only the outpost's pods (as authentik labelled the Deployment it made) and Prometheus get
+    # in: the audit log's trust boundary (docs/audit-log.md). Everything else is kept out.
+    outpost = emu.get("apps/v1", "Deployment", "ak-outpost-mlflow-outpost", "authentik")
+    outpost_labels = outpost["spec"]["template"]["metadata"]["labels"]
+
+    def reaches(namespace, labels, port=5000):
+        return network_policy.admits(
+            mlflow, target_labels=pod_labels, source_namespace=namespace, source_labels=labels, port=port
+        )
+
+    assert reaches("authentik", outpost_labels)
+    assert reaches("prometheus-system", {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"})
+    assert not reaches("authentik", outpost_labels, port=5432)
+    kept_out = [
+        ("authentik", {"app.kubernetes.io/name": "authentik", "app.kubernetes.io/component": "server"}),
+        ("authentik", {**outpost_labels, "goauthentik.io/outpost-name": "another-outpost"}),
+        ("mlflow", {"cnpg.io/cluster": "mlflow-postgres", "cnpg.io/instanceRole": "primary"}),
+        ("mlflow", {"run": "debug-shell"}),
+        ("prometheus-system", {"app.kubernetes.io/name": "grafana"}),
+        ("default", {"goauthentik.io/outpost-name": "mlflow-outpost"}),
+        ("default", {}),
+    ]
+    assert [peer for peer in kept_out if reaches(*peer)] == []
 
     pg = emu.get("networking.k8s.io/v1", "NetworkPolicy", "mlflow-postgres", NS)
     assert pg is not None, "no NetworkPolicy for PostgreSQL"
@@ -199,6 +220,42 @@ def test_irreversible_or_unsafe_changes_are_refused_before_any_change(day2, extr
     assert message in flat(run.output), run.output[-4000:]
     assert real_writes(day2.emulator) == [], [(w.verb, w.path) for w in real_writes(day2.emulator)]
     assert_no_secrets(run.output, secret_strings(day2.secrets["password"]))
+
+
+# --- the audit log's delete alert (docs/audit-log.md) ------------------------------------------
+PROMETHEUS_RULE_CRD = paths.REPO_ROOT / "tests/fixtures/crds/monitoring.coreos.com_prometheusrules.yaml"
+
+
+def test_audit_delete_alert_where_the_prometheus_rule_api_exists(day2):
+    """The session converge has no PrometheusRule API, so no rule. With the CRD installed: the
+    rule appears, next to the ServiceMonitor, on the audit counter; a re-run writes nothing;
+    switched off, it is removed."""
+    emu = day2.emulator
+    assert emu.get("monitoring.coreos.com/v1", "ServiceMonitor", "mlflow", "prometheus-system")
+    emu.create(yaml.safe_load(PROMETHEUS_RULE_CRD.read_text()))
+    run = day2.playbook_run(verbosity=1)
+    assert run.rc == 0, run.output[-6000:]
+    rule = emu.get("monitoring.coreos.com/v1", "PrometheusRule", "mlflow-audit", "prometheus-system")
+    assert rule is not None, run.output[-4000:]
+    validate_k8s_object(rule, [PROMETHEUS_RULE_CRD])
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # the ServiceMonitor's labels
+    [group] = rule["spec"]["groups"]
+    [alert] = group["rules"]
+    assert alert["alert"] == "MLflowDeleteBurst" and alert["labels"] == {"severity": "warning"}
+    expr = " ".join(alert["expr"].split())
+    # The counter and labels the middleware exports (tests/unit/test_mlflow_audit.py, and on a
+    # real server in test_real_clients.py), MLflow's namespace, 20 deletes in 10 minutes.
+    assert 'increase(mlflow_audit_writes_total{namespace="mlflow",status=~"2..",method="DELETE"}[10m])' in expr
+    assert 'operation=~".*delete.*"' in expr and expr.endswith(") > 20")
+
+    emu.reset_requests()
+    again = day2.playbook_run(verbosity=1)
+    assert again.rc == 0 and again.recap()["changed"] == 0, again.output[-4000:]
+    assert real_writes(emu) == [], [(w.verb, w.path) for w in real_writes(emu)]
+
+    off = day2.playbook_run(extra_vars={"mlflow_helm_audit_alert_enabled": False}, verbosity=1)
+    assert off.rc == 0, off.output[-4000:]
+    assert emu.get("monitoring.coreos.com/v1", "PrometheusRule", "mlflow-audit", "prometheus-system") is None
 
 
 # --- rotation, HA, switches, volume snapshot backups -----------------------------------------

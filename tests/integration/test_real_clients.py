@@ -26,7 +26,7 @@ from tests.harness.__main__ import register_endpoints
 from tests.harness.deployment_input import in_cluster_hosts
 from tests.harness.mlflow_server import request
 from tests.harness.postgres import Postgres, PostgresStartError
-from tests.harness.stack import Stack, new_workdir
+from tests.harness.stack import APP_USER, OTHER_USER, Stack, new_workdir
 from tests.integration.day2_support import Site
 from tests.integration.test_status_playbook import ROWS, run_status
 from tests.support.ansible_run import assert_no_secrets
@@ -292,6 +292,129 @@ def test_ui_post_with_the_external_origin_passes_and_a_foreign_origin_is_refused
         stack.outpost.url + SEARCH, method="POST", data=body, headers={**headers, "Origin": FOREIGN_ORIGIN}
     )
     assert status == 403
+
+
+# --- audit log (docs/audit-log.md) -----------------------------------------------------------
+AUDIT_FIELDS = {"time", "user", "client", "method", "path", "status", "duration_ms", "operation", "write"}
+
+
+def audit_lines(server):
+    """The audit middleware's JSON lines in the server's output, in order."""
+    lines = []
+    for raw in server.log_text().splitlines():
+        if raw.startswith("{") and '"logger":"mlflow.audit"' in raw:
+            lines.append(json.loads(raw))
+    return lines
+
+
+def _through_outpost(stack, user, path, body=None, method=None, headers=None):
+    auth = stack.auth_basic(user)
+    raw = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
+    all_headers = {"Authorization": f"Basic {raw}", "Content-Type": "application/json", **(headers or {})}
+    data = json.dumps(body).encode() if body is not None else None
+    return request(stack.outpost.url + path, method=method or ("POST" if data else "GET"), data=data,
+                   headers=all_headers)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def audit_run(stack, happy_run):
+    """After the reference example ran as user A: user B deletes its experiment, A sends a forged
+    user header through the outpost, and a client that bypasses the outpost sends a request."""
+    assert happy_run.result["ok"], _explain(happy_run)
+    experiment_id = happy_run.result["experiment_id"]
+    status, _, _ = _through_outpost(stack, OTHER_USER, "/api/2.0/mlflow/experiments/delete",
+                                    {"experiment_id": experiment_id})  # fmt: skip
+    assert status == 200
+    forged = {"X-authentik-username": "mallory", "x-authentik-username": "mallory", "X-Authentik-Uid": "0"}
+    status, _, _ = _through_outpost(stack, APP_USER, "/api/2.0/mlflow/experiments/create",
+                                    {"name": "forged-header"}, headers=forged)  # fmt: skip
+    assert status == 200
+    # In the cluster only the outpost reaches MLflow (NetworkPolicy); this is a port-forward.
+    bypass_status, _, _ = request(stack.server.url + SEARCH + "?max_results=1")
+    assert bypass_status == 200
+    # A route of MLflow's FastAPI app (OTLP trace ingestion), which the Flask app alone lacks.
+    otel_status, _, _ = _through_outpost(stack, APP_USER, "/v1/traces", method="POST",
+                                         headers={"Content-Type": "application/x-protobuf"})  # fmt: skip
+    # Every proxied request has been answered; its line follows the response within moments.
+    procs_deadline = time.monotonic() + 10
+    while time.monotonic() < procs_deadline:
+        lines = audit_lines(stack.server)
+        if sum(1 for line in lines if line["user"]) >= stack.outpost.stats["forwarded"]:
+            break
+        time.sleep(0.2)
+    return {"lines": audit_lines(stack.server), "experiment_id": experiment_id, "otel_status": otel_status}
+
+
+def _writes(lines, operation, user=None):
+    return [x for x in lines if x["operation"] == operation and x["write"] and (user is None or x["user"] == user)]
+
+
+def test_audit_server_runs_the_audit_plugin_with_every_route(stack, audit_run):
+    argv = stack.server.argv
+    assert "--app-name=audit" in argv, argv
+    assert not any(a.startswith("--gunicorn-opts") for a in argv), "the server must stay on uvicorn"
+    assert stack.server.env["PYTHONPATH"].startswith(str(stack.server.workdir)), stack.server.env["PYTHONPATH"]
+    # OTLP ingestion is a FastAPI route (mlflow/server/otel_api.py): it answers, it is not a 404.
+    assert audit_run["otel_status"] != 404
+    assert any(x["path"] == "/v1/traces" and x["status"] == audit_run["otel_status"] for x in audit_run["lines"])
+
+
+def test_audit_one_structured_line_per_proxied_request(stack, audit_run):
+    lines = audit_run["lines"]
+    assert lines, stack.server.log_text()[-3000:]
+    assert all(AUDIT_FIELDS <= line.keys() for line in lines), lines[0]
+    proxied = [x for x in lines if x["user"]]
+    assert len(proxied) == stack.outpost.stats["forwarded"], (len(proxied), stack.outpost.stats)
+    assert all(isinstance(x["status"], int) and x["duration_ms"] >= 0 for x in lines)
+    # The outpost appends the address that connected to it to X-Forwarded-For: that is the client.
+    assert all(x["client"] == x["forwarded_for"][-1] == "127.0.0.1" for x in proxied)
+    # uvicorn's own access line is off (UVICORN_ACCESS_LOG=false): one line per request.
+    assert ' - "GET /health HTTP/1.1"' not in stack.server.log_text()
+
+
+def test_audit_names_user_a_for_the_run_and_model_version(happy_run, audit_run):
+    lines, experiment_id = audit_run["lines"], audit_run["experiment_id"]
+    [create_run] = [x for x in _writes(lines, "runs/create") if x["target"].get("experiment_id") == experiment_id]
+    assert create_run["user"] == APP_USER and create_run["status"] == 200
+    logged = _writes(lines, "runs/log-parameter") + _writes(lines, "runs/log-metric") + _writes(lines, "runs/log-batch")
+    assert logged and {x["user"] for x in logged} == {APP_USER}
+    [version] = _writes(lines, "model-versions/create")
+    assert version["user"] == APP_USER and version["target"]["name"] == "MyModel"
+    assert version["target"]["run_id"]
+    [alias] = _writes(lines, "registered-models/alias")
+    assert alias["user"] == APP_USER and alias["target"]["alias"] and alias["target"]["name"] == "MyModel"
+    uploads = [x for x in lines if x["operation"] == "artifacts" and x["method"] == "PUT"]
+    assert uploads and {x["user"] for x in uploads} == {APP_USER}
+    assert any(x["target"]["artifact_path"].endswith("MLmodel") for x in uploads)
+
+
+def test_audit_names_user_b_for_the_delete(audit_run):
+    [delete] = _writes(audit_run["lines"], "experiments/delete")
+    assert delete["user"] == OTHER_USER and delete["status"] == 200
+    assert delete["target"] == {"experiment_id": audit_run["experiment_id"]}
+
+
+def test_audit_a_forged_user_header_through_the_outpost_is_logged_as_the_real_user(audit_run):
+    [forged] = [
+        x for x in _writes(audit_run["lines"], "experiments/create") if x["target"].get("name") == "forged-header"
+    ]
+    assert forged["user"] == APP_USER
+    assert not any(x["user"] == "mallory" for x in audit_run["lines"])
+
+
+def test_audit_a_request_bypassing_the_outpost_has_no_user(stack, audit_run):
+    direct = [x for x in audit_run["lines"] if x["path"] == SEARCH and not x["forwarded_for"]]
+    assert direct and all(x["user"] is None for x in direct)
+    # kubelet-style probes do not pass the outpost either
+    assert all(x["user"] is None for x in audit_run["lines"] if x["path"] == "/health")
+
+
+def test_audit_counter_for_the_delete_alert(stack, audit_run):
+    status, _, body = request(stack.server.url + "/metrics")
+    assert status == 200
+    text = body.decode()
+    wanted = 'mlflow_audit_writes_total{method="POST",operation="experiments/delete",status="200"} 1.0'
+    assert wanted in text, [line for line in text.splitlines() if "mlflow_audit" in line]
 
 
 # --- capacity -----------------------------------------------------------------------------

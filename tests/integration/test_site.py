@@ -203,10 +203,21 @@ def test_helm_release_values_match_the_reference_with_defects_fixed(converged_si
     # Fixed: the server proxies artifacts (remote clients upload over HTTP).
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
     assert values["artifactRoot"]["defaultArtifactsDestination"] == "/mlflow/artifacts"
-    assert values["extraVolumes"] == [
-        {"name": "mlflow-artifacts", "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"}}
-    ]
-    assert values["extraVolumeMounts"] == [{"name": "mlflow-artifacts", "mountPath": "/mlflow/artifacts"}]
+    assert values["extraVolumes"][0] == {
+        "name": "mlflow-artifacts",
+        "persistentVolumeClaim": {"claimName": "mlflow-artifacts-pvc"},
+    }
+    assert values["extraVolumeMounts"][0] == {"name": "mlflow-artifacts", "mountPath": "/mlflow/artifacts"}
+    # The audit log (docs/audit-log.md): the middleware's ConfigMap on PYTHONPATH, loaded as an
+    # MLflow app plugin, uvicorn's access line off.
+    assert values["extraVolumes"][1]["configMap"]["name"] == "mlflow-audit"
+    assert values["extraVolumeMounts"][1] == {
+        "name": "mlflow-audit",
+        "mountPath": "/opt/mlflow-audit",
+        "readOnly": True,
+    }
+    assert values["extraEnvVars"]["PYTHONPATH"] == "/opt/mlflow-audit"
+    assert values["extraEnvVars"]["UVICORN_ACCESS_LOG"] == "false"
     assert values["securityContext"] == reference.SECURITY_CONTEXT
     assert values["podSecurityContext"] == reference.POD_SECURITY_CONTEXT
     assert values["log"] == {"enabled": True, "level": "info"} and values["telemetry"] == {"enabled": False}
@@ -233,7 +244,7 @@ def test_helm_release_values_match_the_reference_with_defects_fixed(converged_si
     assert values["serviceMonitor"]["labels"] == {"release": "kube-prometheus-stack"}
     # Fixed: an RWO-safe strategy, workers x pool inside max_connections, job execution off.
     assert values["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-    assert values["extraArgs"] == {"workers": "4"}
+    assert values["extraArgs"] == {"workers": "4", "appName": "audit"}
     env = values["extraEnvVars"]
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert (
@@ -254,6 +265,17 @@ def test_deployment_runs_the_fixed_server_command(converged_site):
     assert not any(a.startswith("--default-artifact-root") for a in args)
     assert "--backend-store-uri=postgresql+psycopg2://" in args and "--workers=4" in args
     assert "--expose-prometheus=/mlflow/metrics" in args
+    assert "--app-name=audit" in args and not any(a.startswith("--gunicorn-opts") for a in args)
+    audit = get(converged_site, "v1", "ConfigMap", "mlflow-audit")
+    validate_k8s_object(audit)
+    assert (paths.REPO_ROOT / "roles/mlflow_helm/files/mlflow_audit.py").read_text() == audit["data"]["mlflow_audit.py"]
+    assert audit["data"]["entry_points.txt"] == "[mlflow.app]\naudit = mlflow_audit:create_app\n"
+    audit_digest = hashlib.sha256(audit["data"]["mlflow_audit.py"].encode()).hexdigest()
+    assert pod["metadata"]["annotations"]["checksum/audit"] == audit_digest  # pods restart when it changes
+    mounted = {v["name"]: v for v in pod["spec"]["volumes"]}["mlflow-audit"]["configMap"]
+    assert {i["path"] for i in mounted["items"]} == {
+        "mlflow_audit.py", "mlflow_audit-1.0.0.dist-info/entry_points.txt", "mlflow_audit-1.0.0.dist-info/METADATA",
+    }  # fmt: skip
     env = {e["name"]: e for e in container["env"]}
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-secrets", "key": "password"}
     assert env["PGUSER"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-secrets", "key": "username"}

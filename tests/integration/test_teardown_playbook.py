@@ -5,10 +5,12 @@ data, then the confirmed purge.
 """
 
 import pytest
+import yaml
 
 from tests.integration.day2_support import Site, clone_cluster, deletes, object_keys, writes
 from tests.integration.registered_results import run_with_results
 from tests.kube_emulator.store import Selector
+from tests.support import paths
 from tests.support.ansible_run import assert_no_secrets
 
 pytestmark = pytest.mark.slow
@@ -24,7 +26,12 @@ COMPANIONS = {
     ("PodMonitor", NS, "mlflow-postgres"),
     ("NetworkPolicy", NS, "mlflow-postgres"),
     ("NetworkPolicy", NS, "mlflow"),
+    ("ConfigMap", NS, "mlflow-audit"),
+    # The audit log's delete alert, beside the ServiceMonitor (where the PrometheusRule API exists).
+    ("PrometheusRule", "prometheus-system", "mlflow-audit"),
 }
+PROMETHEUS_RULE_CRD = paths.REPO_ROOT / "tests/fixtures/crds/monitoring.coreos.com_prometheusrules.yaml"
+
 DATA = {PG_PVC, ARTIFACTS_PVC, SECRET}
 READ = "apocrathia.mlflow.k8s_objects_info"
 # Teardown reads through READ only, in one call.
@@ -43,6 +50,19 @@ def run_teardown(site, **kwargs):
 @pytest.fixture(scope="module")
 def site(converged_site, tmp_path_factory):
     emulator = clone_cluster(converged_site.emulator)
+    # The converged site has no PrometheusRule API; with it, site.yml adds the audit rule
+    # (test_day2_lifecycle.py). Here it is made directly, as site.yml would leave it.
+    emulator.create(yaml.safe_load(PROMETHEUS_RULE_CRD.read_text()))
+    emulator.create(
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "mlflow-audit", "namespace": "prometheus-system"},
+            "spec": {
+                "groups": [{"name": "mlflow-audit", "rules": [{"alert": "MLflowDeleteBurst", "expr": "vector(1)"}]}]
+            },
+        }
+    )
     try:
         yield Site(
             emulator, tmp_path_factory.mktemp("teardown"), converged_site.extra_vars, converged_site.secret_values
@@ -114,6 +134,8 @@ def test_check_mode_shows_what_would_be_removed_and_removes_nothing(site):
         "PodMonitor mlflow/mlflow-postgres",
         "NetworkPolicy mlflow/mlflow-postgres",
         "NetworkPolicy mlflow/mlflow",
+        "ConfigMap mlflow/mlflow-audit",
+        "PrometheusRule prometheus-system/mlflow-audit",
     ):
         assert line in removed
     for line in (

@@ -666,10 +666,14 @@ class AuthentikController(Controller):
             ).strip("-")
             name = str(config.get("object_naming_template") or "ak-outpost-%(name)s") % {"name": slug}
             namespace = config.get("kubernetes_namespace") or configmap["metadata"]["namespace"]
+            # As authentik's DeploymentReconciler.get_pod_meta labels them
+            # (authentik/outposts/controllers/k8s/deployment.py; the name is Django-slugified).
             labels = {
                 "app.kubernetes.io/name": f"authentik-outpost-{attrs.get('type', 'proxy')}",
                 "app.kubernetes.io/instance": slug,
                 "app.kubernetes.io/managed-by": "goauthentik.io",
+                "goauthentik.io/outpost-name": slug,
+                "goauthentik.io/outpost-type": str(attrs.get("type", "proxy")),
             }
             ports = [
                 {"name": "http", "port": 9000, "targetPort": 9000},

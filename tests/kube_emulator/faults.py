@@ -26,13 +26,19 @@ class RequestRecord:
 
 
 class RequestLog:
+    """The requests since the last reset. A request is logged when it ends, and only if it began
+    after the reset: a watch a client opened before (helm --wait) and dropped is noticed by the
+    server only at its next check, and belongs to the run that opened it."""
+
     def __init__(self):
         self._lock = threading.Lock()
         self._records = []
+        self._since = 0.0
 
     def add(self, record):
         with self._lock:
-            self._records.append(record)
+            if record.time - record.duration >= self._since:
+                self._records.append(record)
 
     def records(self):
         with self._lock:
@@ -41,6 +47,7 @@ class RequestLog:
     def reset(self):
         with self._lock:
             self._records.clear()
+            self._since = time.time()
 
     def counts(self, writes_only=False):
         return Counter(r.verb for r in self.records() if r.resource and (not writes_only or r.verb in WRITE_VERBS))

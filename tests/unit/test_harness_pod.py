@@ -90,3 +90,27 @@ def test_command_and_args_are_expanded_and_mounts_carry_their_volumes():
                                                  ("500m", 0.5), ("2", 2)])  # fmt: skip
 def test_quantities(quantity, value):
     assert pod.parse_quantity(quantity) == value
+
+
+def test_configmap_and_secret_volumes_hold_their_items_or_every_key():
+    data = {"a.py": "print(1)\n", "meta": "M"}
+    workload = _workload({"command": ["run"]}, configmaps={"audit": data}, secrets={"key": {"k.json": "{}"}})
+    items = {"name": "v", "configMap": {"name": "audit", "items": [{"key": "meta", "path": "pkg/METADATA"}]}}
+    assert pod.volume_files(workload, items) == {"pkg/METADATA": "M"}
+    assert pod.volume_files(workload, {"name": "v", "configMap": {"name": "audit"}}) == data
+    assert pod.volume_files(workload, {"name": "v", "secret": {"secretName": "key"}}) == {"k.json": "{}"}
+    assert pod.volume_files(workload, {"name": "v", "emptyDir": {}}) == {}
+    assert pod.volume_files(workload, {"name": "v", "configMap": {"name": "gone", "optional": True}}) == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"name": "gone"}, "configMap 'gone' not found"),
+        ({"name": "audit", "items": [{"key": "nope", "path": "x"}]}, "has no key 'nope'"),
+    ],
+)
+def test_a_missing_configmap_or_key_stops_the_pod(source, message):
+    workload = _workload({"command": ["run"]}, configmaps={"audit": {"a.py": ""}})
+    with pytest.raises(pod.ContainerConfigError, match=message):
+        pod.volume_files(workload, {"name": "v", "configMap": source})

@@ -254,23 +254,25 @@ def test_server_side_apply_managers_and_conflicts(kube_emulator):
     assert not kube_emulator.get("apps/v1", "Deployment", "ssa", "default")["metadata"].get("labels")
 
 
-def test_server_side_apply_removes_a_list_item_it_no_longer_applies(kube_emulator):
-    """A volumeMount (list map keyed by mountPath) dropped from the applied object goes away whole,
-    as helm 4's upgrade from a volume to object storage needs: no item is left without its key."""
-    path = "/apis/apps/v1/namespaces/default/deployments/mounts"
-    body = _deployment("mounts")
-    container = body["spec"]["template"]["spec"]["containers"][0]
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}]  # noqa: S108 - a pod path
-    body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
-    status, _, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
-    assert status == 201
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
-    body["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+def test_server_side_apply_drops_list_items_the_manager_no_longer_applies(kube_emulator):
+    """Helm's upgrade applies the Deployment without volumes it had: they go away whole, with
+    no half-removed item left (keys removed before the item could not find it any more)."""
+    path = "/apis/apps/v1/namespaces/default/deployments/vols"
+    body = _deployment("vols")
+    spec = body["spec"]["template"]["spec"]
+    names = [f"v{i}" for i in range(8)]
+    spec["volumes"] = [{"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names]
+    spec["containers"][0]["volumeMounts"] = [{"name": n, "mountPath": f"/{n}", "readOnly": True} for n in names]
+    raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
+    spec["volumes"], spec["containers"][0]["volumeMounts"] = (
+        spec["volumes"][:1],
+        spec["containers"][0]["volumeMounts"][:1],
+    )
     status, applied, _ = raw(kube_emulator, "PATCH", path + "?fieldManager=helm", body, "application/apply-patch+yaml")
     assert status == 200, applied
-    pod = kube_emulator.get("apps/v1", "Deployment", "mounts", "default")["spec"]["template"]["spec"]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
-    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    live = kube_emulator.get("apps/v1", "Deployment", "vols", "default")["spec"]["template"]["spec"]
+    assert live["volumes"] == [{"name": "v0", "persistentVolumeClaim": {"claimName": "v0"}}]
+    assert live["containers"][0]["volumeMounts"] == [{"name": "v0", "mountPath": "/v0", "readOnly": True}]
 
 
 def test_dry_run_writes_nothing(core, kube_emulator):

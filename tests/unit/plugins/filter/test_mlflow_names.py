@@ -9,6 +9,7 @@ fullname = FILTERS["mlflow_fullname"]
 service_hosts = FILTERS["mlflow_service_hosts"]
 rw_host = FILTERS["cnpg_rw_host"]
 outpost = FILTERS["authentik_outpost_object_name"]
+pod_label = FILTERS["authentik_outpost_pod_label"]
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,16 @@ def test_rw_host():
 )
 def test_outpost_object_name_follows_authentik(name, template, expected):
     assert outpost(name, template) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("mlflow-outpost", "mlflow-outpost"), ("MLflow Outpost!", "mlflow-outpost"), ("  Über -- proxy_ ", "uber-proxy")],
+)
+def test_outpost_pod_label_is_the_slugified_name(name, expected):
+    assert pod_label(name) == expected
+
+
+def test_outpost_pod_label_refuses_an_empty_name():
+    with pytest.raises(AnsibleFilterError, match="outpost_name"):
+        pod_label("")

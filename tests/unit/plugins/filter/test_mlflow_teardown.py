@@ -53,3 +53,10 @@ def test_nothing_left_to_remove():
     plan = mlflow_teardown_plan({}, "mlflow", check_mode=True)
     assert plan["remove"] == []
     assert plan["text"].splitlines()[:2] == ["Check mode: would remove:", "  - nothing (already removed)"]
+
+
+def test_companions_elsewhere_are_named_in_their_namespace():
+    rule = meta("PrometheusRule", "mlflow-audit")
+    rule["metadata"]["namespace"] = "prometheus-system"
+    plan = mlflow_teardown_plan({"companions": [meta("ConfigMap", "mlflow-audit"), rule]}, "mlflow")
+    assert plan["remove"] == ["ConfigMap mlflow/mlflow-audit", "PrometheusRule prometheus-system/mlflow-audit"]

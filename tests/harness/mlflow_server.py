@@ -15,6 +15,7 @@ and nothing else, are made here and each is explicit:
 The server runs as its own unprivileged user; its artifact directory is mode 0700.
 """
 
+import json
 import shutil
 import subprocess
 import threading
@@ -204,6 +205,15 @@ class MlflowServer:
     def artifact_files(self):
         """Every file under the server's artifact directory, relative to it."""
         return sorted(str(p.relative_to(self.artifacts_dir)) for p in self.artifacts_dir.rglob("*") if p.is_file())
+
+
+def audit_lines(server):
+    """The audit middleware's JSON lines in the server's output, in order (docs/audit-log.md)."""
+    lines = []
+    for raw in server.log_text().splitlines():
+        if raw.startswith("{") and '"logger":"mlflow.audit"' in raw:
+            lines.append(json.loads(raw))
+    return lines
 
 
 def request(url, *, method="GET", headers=None, data=None, timeout=10):

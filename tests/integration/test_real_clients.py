@@ -24,7 +24,7 @@ import pytest
 from tests.harness import converge_input, endpoints, pod, remote_client
 from tests.harness.__main__ import register_endpoints
 from tests.harness.deployment_input import in_cluster_hosts
-from tests.harness.mlflow_server import request
+from tests.harness.mlflow_server import audit_lines, request
 from tests.harness.postgres import Postgres, PostgresStartError
 from tests.harness.stack import APP_USER, OTHER_USER, Stack, new_workdir
 from tests.integration.day2_support import Site
@@ -296,15 +296,6 @@ def test_ui_post_with_the_external_origin_passes_and_a_foreign_origin_is_refused
 
 # --- audit log (docs/audit-log.md) -----------------------------------------------------------
 AUDIT_FIELDS = {"time", "user", "client", "method", "path", "status", "duration_ms", "operation", "write"}
-
-
-def audit_lines(server):
-    """The audit middleware's JSON lines in the server's output, in order."""
-    lines = []
-    for raw in server.log_text().splitlines():
-        if raw.startswith("{") and '"logger":"mlflow.audit"' in raw:
-            lines.append(json.loads(raw))
-    return lines
 
 
 def _through_outpost(stack, user, path, body=None, method=None, headers=None):

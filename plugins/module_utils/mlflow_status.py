@@ -140,32 +140,25 @@ def _instances(cluster_read):
     return (summarize(cluster)["instances"] or 0) if cluster else 0
 
 
-def judge_pg_pods(settings, read, cluster_read):
+def _judge_per_instance(part, counted, count, read, cluster_read):
+    """One of `part` per Cluster instance: `count` of the listed items must reach the instances."""
     instances = _instances(cluster_read)
     if read.get("error"):
-        return _row("PostgreSQL pods", False, "cannot list them: " + read["error"])
-    pods = read.get("items") or []
-    ready = ready_count(pods)
+        return _row(part, False, "cannot list them: " + read["error"])
+    items = read.get("items") or []
+    done = count(items)
     wanted = "{0} instance(s) wanted".format(instances) if instances else "no Cluster"
     return _row(
-        "PostgreSQL pods",
-        instances > 0 and ready >= instances,
-        "{0} of {1} pod(s) ready, {2}".format(ready, len(pods), wanted),
+        part, instances > 0 and done >= instances, "{0} of {1} {2}, {3}".format(done, len(items), counted, wanted)
     )
+
+
+def judge_pg_pods(settings, read, cluster_read):
+    return _judge_per_instance("PostgreSQL pods", "pod(s) ready", ready_count, read, cluster_read)
 
 
 def judge_pg_volumes(settings, read, cluster_read):
-    instances = _instances(cluster_read)
-    if read.get("error"):
-        return _row("PostgreSQL volumes", False, "cannot list them: " + read["error"])
-    pvcs = read.get("items") or []
-    bound = bound_count(pvcs)
-    wanted = "{0} instance(s) wanted".format(instances) if instances else "no Cluster"
-    return _row(
-        "PostgreSQL volumes",
-        instances > 0 and bound >= instances,
-        "{0} of {1} PVC(s) Bound, {2}".format(bound, len(pvcs), wanted),
-    )
+    return _judge_per_instance("PostgreSQL volumes", "PVC(s) Bound", bound_count, read, cluster_read)
 
 
 def judge_artifacts_pvc(settings, read):

@@ -254,7 +254,7 @@ def test_server_side_apply_managers_and_conflicts(kube_emulator):
     assert not kube_emulator.get("apps/v1", "Deployment", "ssa", "default")["metadata"].get("labels")
 
 
-def test_server_side_apply_drops_list_items_the_manager_no_longer_applies(kube_emulator):
+def test_server_side_apply_removes_list_items_the_manager_no_longer_applies(kube_emulator):
     """Helm's upgrade applies the Deployment without volumes it had: they go away whole, with
     no half-removed item left (keys removed before the item could not find it any more)."""
     path = "/apis/apps/v1/namespaces/default/deployments/vols"

@@ -68,10 +68,10 @@ options:
         type: str
       label_selectors:
         description:
-          - Keep only the objects whose labels match every selector, as in
-            O(kubernetes.core.k8s_info#module:label_selectors) - V(key=value), V(key==value),
-            V(key!=value), V(key) (the label is set) or V(!key) (it is not).
-          - The objects of the kind are listed, then selected on the client.
+          - Without O(lookups[].name), list only the objects whose labels match every selector, as
+            O(kubernetes.core.k8s_info#module:label_selectors) does - V(key=value), V(key!=value),
+            V(key in (a,b)), V(key) (the label is set), V(!key) (it is not).
+          - The selectors are sent to the API server, joined into one.
         type: list
         elements: str
         default: []
@@ -289,39 +289,6 @@ def argspec():
     )
 
 
-def parse_label_selectors(selectors):
-    """``(operator, key, value)`` for each selector: ``key=value`` (or ``==``), ``key!=value``, ``key``, ``!key``."""
-    parsed = []
-    for selector in selectors:
-        text = selector.strip()
-        if "!=" in text:
-            key, value = text.split("!=", 1)
-            parsed.append(("!=", key.strip(), value.strip()))
-        elif "=" in text:
-            key, value = text.replace("==", "=", 1).split("=", 1)
-            parsed.append(("=", key.strip(), value.strip()))
-        elif text.startswith("!"):
-            parsed.append(("!", text[1:].strip(), None))
-        elif text:
-            parsed.append(("exists", text, None))
-    return parsed
-
-
-def labels_match(obj, parsed):
-    """Whether an object's labels meet every parsed selector."""
-    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
-    for operator, key, value in parsed:
-        if operator == "=" and labels.get(key) != value:
-            return False
-        if operator == "!=" and labels.get(key) == value:
-            return False
-        if operator == "!" and key in labels:
-            return False
-        if operator == "exists" and key not in labels:
-            return False
-    return True
-
-
 def run(module, reader):
     params = module.params
     # Every manifest is checked before the first read, so a bad one fails the call at once.
@@ -329,10 +296,11 @@ def run(module, reader):
     lookups = []
     found = {}
     for entry in params["lookups"]:
-        api_found, objects = reader.read(entry["api_version"], entry["kind"], entry["name"], entry["namespace"])
-        if entry["label_selectors"]:
-            parsed = parse_label_selectors(entry["label_selectors"])
-            objects = [obj for obj in objects if labels_match(obj, parsed)]
+        # Selectors go to the API server, ANDed in one selector, as kubernetes.core.k8s_info sends them.
+        selector = ",".join(entry["label_selectors"]) or None
+        api_found, objects = reader.read(
+            entry["api_version"], entry["kind"], entry["name"], entry["namespace"], selector
+        )
         if params["metadata_only"]:
             objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
         lookups.append(

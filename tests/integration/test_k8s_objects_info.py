@@ -6,6 +6,7 @@ never sends a write request (not even a dry run).
 """
 
 import copy
+from urllib.parse import parse_qs, urlsplit
 
 from ansible_collections.apocrathia.mlflow.plugins.modules import k8s_objects_info
 
@@ -151,3 +152,35 @@ def test_a_definition_without_a_name_is_refused_before_any_request(kube_emulator
     assert kind == "fail"
     assert result["msg"] == "definitions[1] needs apiVersion, kind and metadata.name."
     assert [r for r in emu.requests if r.resource in ("secrets", "networkpolicies", "configmaps")] == []
+
+
+def test_label_selectors_are_answered_by_the_api_server(kube_emulator):
+    """Lookups with label selectors list only the matching objects: equality, inequality, set-based."""
+    emu = kube_emulator
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    for name, labels in (("db-1", {"cnpg.io/cluster": "db"}), ("db-1-wal", {"cnpg.io/cluster": "db", "role": "wal"}),
+                         ("other", {"role": "web"})):  # fmt: skip
+        emu.create(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NS, "labels": labels}}
+        )
+
+    def names(*selectors):
+        lookup = {
+            "key": "found",
+            "api_version": "v1",
+            "kind": "ConfigMap",
+            "namespace": NS,
+            "label_selectors": list(selectors),
+        }
+        kind, result = run_module(emu, lookups=[lookup], metadata_only=True)
+        assert kind == "exit", result
+        return sorted(o["metadata"]["name"] for o in result["found"]["found"])
+
+    assert names("cnpg.io/cluster=db") == ["db-1", "db-1-wal"]
+    assert names("cnpg.io/cluster=db", "role!=wal") == ["db-1"]
+    assert names("role in (wal,web)") == ["db-1-wal", "other"]
+    assert names("!role") == ["db-1"]
+    assert names() == ["db-1", "db-1-wal", "other"]
+    # One LIST with the ANDed selector: the server selects, not the module.
+    sent = [parse_qs(urlsplit(r.path).query).get("labelSelector") for r in emu.requests if r.resource == "configmaps"]
+    assert ["cnpg.io/cluster=db,role!=wal"] in sent, sent

@@ -33,10 +33,12 @@ from bench.playbooks import read_timings, task_durations, time_by_action, timing
 from tests.integration.conftest import CHART, INVENTORY, SITE, site_env, site_extra_vars, start_emulator
 from tests.kube_emulator.faults import WRITE_VERBS
 from tests.support.ansible_run import run_playbook
+from tests.support.paths import REPO_ROOT
 
 STEPS = ("converge", "rerun")
-# Actions that run in the controller process: no module is started for them.
-CONTROLLER_ACTIONS = {
+# Actions that run in the controller process: no module is started for them. ansible.builtin's
+# are listed; the collection's are its action plugins that never hand over to a module.
+BUILTIN_CONTROLLER_ACTIONS = {
     "ansible.builtin.assert",
     "ansible.builtin.debug",
     "ansible.builtin.fail",
@@ -49,8 +51,19 @@ CONTROLLER_ACTIONS = {
     "ansible.builtin.meta",
     "ansible.builtin.set_fact",
     "ansible.builtin.validate_argument_spec",
-    "apocrathia.mlflow.k8s_objects",
 }
+
+
+def collection_controller_actions(action_dir=REPO_ROOT / "plugins" / "action"):
+    """apocrathia.mlflow.<name> for each action plugin that does not run a module (`_execute_module`)."""
+    return {
+        f"apocrathia.mlflow.{path.stem}"
+        for path in sorted(action_dir.glob("*.py"))
+        if path.stem != "__init__" and "_execute_module" not in path.read_text()
+    }
+
+
+CONTROLLER_ACTIONS = BUILTIN_CONTROLLER_ACTIONS | collection_controller_actions()
 
 
 def module_starts(events):

@@ -5,6 +5,11 @@
 ``ClusterWaiter`` runs the loop against a small transport (``ClusterApi`` over kubernetes.core's
 client, or a fake in unit tests) and judges each state with the rules of ``cnpg`` (readiness,
 terminal phases). Connections, errors and retries are ``k8s_client``'s.
+
+``argspec``, ``argument_problem`` and ``task_result`` are the task's side, shared by the two ways
+``apocrathia.mlflow.cnpg_cluster_wait`` runs: the action plugin (in the controller, what a play
+uses) and the module (``plugins/modules/cnpg_cluster_wait.py``, its documentation, run on its
+own), so both check the same options and return the same results and messages.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,6 +36,7 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client impor
     ApiError,
     K8sError,
     Unavailable,
+    auth_argspec,
     backoff,
     call,
     request,
@@ -450,3 +456,88 @@ class ClusterWaiter:
                 )
             else:
                 idle_streams = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The task: options, their checks and what it returns (the action plugin and the module)
+# --------------------------------------------------------------------------------------------
+
+
+def argspec():
+    """The options of cnpg_cluster_wait: kubernetes.core's connection options and the wait's own."""
+    return auth_argspec(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+        timeout=dict(type="int", default=600),
+        wait_for_creation=dict(type="bool", default=False),
+        expected_instances=dict(type="int"),
+    )
+
+
+def argument_problem(params):
+    """The message for an option out of range, or None."""
+    if params["timeout"] < 1:
+        return "timeout must be at least 1 second, got {0}.".format(params["timeout"])
+    if params["expected_instances"] is not None and params["expected_instances"] < 1:
+        return "expected_instances must be at least 1, got {0}.".format(params["expected_instances"])
+    return None
+
+
+def new_waiter(api, params):
+    """A ``ClusterWaiter`` over ``api`` (a ``ClusterApi``) for the task's options."""
+    return ClusterWaiter(
+        api,
+        params["namespace"],
+        params["name"],
+        params["timeout"],
+        wait_for_creation=params["wait_for_creation"],
+        expected_instances=params["expected_instances"],
+    )
+
+
+def task_result(waiter, params, check_mode):
+    """What the task returns: ``msg``, ``changed`` (never true) or ``failed``, ``warnings`` (a
+    list, maybe empty) and everything of ``waiter.result()``.
+
+    In check mode the Cluster is read once and not waited for; a missing CRD or Cluster is a
+    warning, not a failure, since the tasks that would create them did not run either.
+    """
+    where = "'{0}/{1}'".format(params["namespace"], params["name"])
+    expected = params["expected_instances"]
+    warnings = []
+
+    def answer(message, failed=False):
+        data = waiter.result()
+        result = dict(msg=message(data) if callable(message) else message, warnings=warnings)
+        if failed:
+            result["failed"] = True
+        else:
+            result["changed"] = False
+        result.update(data)
+        return result
+
+    if check_mode:
+        try:
+            cluster = waiter.snapshot()
+        except (OperatorNotInstalled, ClusterNotFound) as e:
+            warnings.append(str(e))
+            return answer("Check mode: " + str(e))
+        except K8sError as e:
+            return answer(str(e), failed=True)
+        if cluster is None:
+            warnings.append("Cluster {0} does not exist (yet).".format(where))
+        return answer(
+            lambda data: "Check mode: Cluster {0} is {1}ready: {2}.".format(
+                where, "" if data["ready"] else "not ", describe_state(cluster, expected)
+            )
+        )
+
+    try:
+        waiter.wait()
+    except K8sError as e:
+        return answer(str(e), failed=True)
+    return answer(
+        lambda data: "Cluster {0} is ready after {1}s: {2}.".format(
+            where, data["elapsed"], describe_state(waiter.cluster, expected)
+        )
+    )

@@ -15,9 +15,10 @@ Public API (keep it small; other module_utils and the modules build on it):
     kubernetes.core's connection options plus ``options``: a module's ``argument_spec``.
 ``k8s_module(argument_spec, supports_check_mode=True)``
     An ``AnsibleK8SModule`` (it checks that the kubernetes library is installed).
-``connect(module, max_retries=5, sleep=None)``
-    kubernetes.core's ``K8SClient`` for the module's connection options (``get_api_client``, looked
-    up here so tests can replace it); discovery failures that are worth retrying are retried.
+``connect(module=None, max_retries=5, sleep=None, auth=None)``
+    kubernetes.core's ``K8SClient`` for the module's connection options, or for ``auth`` (an
+    action plugin's options) without a module (``get_api_client``, looked up here so tests can
+    replace it); discovery failures that are worth retrying are retried.
     Raises ``K8sError`` with the reason; kubernetes.core's ``CoreException`` passes through.
 ``call(func, verb="request", what="the Kubernetes API", max_retries=5, sleep=None, deadline=None, clock=time.monotonic)``
     ``func()`` under the retry policy; exceptions of the kubernetes client become ``ApiError``
@@ -263,15 +264,18 @@ def request(client, method, path, verb="request", **params):
         raise error from e
 
 
-def connect(module, max_retries=DEFAULT_MAX_RETRIES, sleep=None):
+def connect(module=None, max_retries=DEFAULT_MAX_RETRIES, sleep=None, auth=None):
     """kubernetes.core's ``K8SClient`` for the module's connection options, retried under the policy.
 
+    Without ``module`` (an action plugin, in the controller), ``auth`` holds the connection
+    options given (``{option: value}``, kubernetes.core reads K8S_AUTH_* for the others).
     kubernetes.core reads the API server's discovery documents while building the client, so
     an API server that is still starting (5xx, refused connection) is waited for. Raises
     ``K8sError`` with the reason; kubernetes.core's ``CoreException`` (bad kubeconfig) passes through.
     """
+    options = {"module": module} if module is not None else dict(auth or {})
     try:
-        return call(lambda: get_api_client(module=module), "discover", "the API", max_retries, sleep)
+        return call(lambda: get_api_client(**options), "discover", "the API", max_retries, sleep)
     except Unavailable as e:
         raise K8sError(
             "Could not connect to the Kubernetes API after {0} attempts: {1}".format(max_retries + 1, e.__cause__)

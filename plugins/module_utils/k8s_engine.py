@@ -38,6 +38,7 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client impor
     ApiError,
     K8sError,
     call,
+    request,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
     comparable,
@@ -49,9 +50,10 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects impo
 )
 
 try:
-    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
+    from kubernetes.dynamic.exceptions import NotFoundError
+    from kubernetes.dynamic.resource import Resource
 except ImportError:  # reported by the caller's requirement check
-    NotFoundError = ResourceNotFoundError = ResourceNotUniqueError = None
+    NotFoundError = Resource = None
 
 # What a result's ``action`` says happened to an object.
 UNCHANGED = "unchanged"
@@ -77,30 +79,86 @@ def _status(error):
 
 
 class ObjectReader:
-    """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error."""
+    """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error.
+
+    The kinds are looked up in the API server's discovery document of their group version, read
+    once per reader (one request per group version a call uses), instead of through
+    kubernetes.core's discoverer: that one reads ``/version`` and ``/apis`` again, rewriting its
+    file cache, for each form of a kind it does not find (kind, plural, singular, short names:
+    twelve requests for one kind whose CRD is not installed), and its file cache never keeps the
+    group versions it reads, so every task read them again anyway.
+    """
 
     def __init__(self, client):
         self.client = client
         self._resources = {}
+        self._group_versions = {}
         self._discovery_refreshed = False
+
+    def _discovered(self, api_version):
+        """The resource entries of ``api_version``'s discovery document, [] when it is not served."""
+        if api_version not in self._group_versions:
+            path = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+
+            def attempt():
+                try:
+                    response = request(self.client, "get", path, "discover", _request_timeout=30)
+                except ApiError as e:
+                    if e.status == 404:  # the group version is not served (no CRD)
+                        return {}
+                    raise
+                return json.loads(response.data)
+
+            document = call(attempt, "discover", api_version)
+            self._group_versions[api_version] = (document or {}).get("resources") or []
+        return self._group_versions[api_version]
+
+    def _find(self, api_version, kind):
+        """kubernetes' ``Resource`` for ``kind`` in ``api_version`` (matched, as kubernetes.core does,
+        by kind, then by plural, singular or short name), or None when it is not served."""
+        entries = [e for e in self._discovered(api_version) if isinstance(e, dict) and "/" not in e.get("name", "/")]
+        lowered = kind.lower()
+        match = next((e for e in entries if e.get("kind") == kind), None) or next(
+            (
+                e
+                for e in entries
+                if lowered in (e.get("name"), e.get("singularName") or "") or kind in (e.get("shortNames") or [])
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        subresources = {}
+        for entry in self._discovered(api_version):
+            owner, _, sub = (entry.get("name") or "").partition("/")
+            if sub and owner == match["name"]:
+                subresources[sub] = entry
+        group, _, version = api_version.rpartition("/")
+        fields = {k: v for k, v in match.items() if k not in ("prefix", "group", "api_version", "client", "preferred")}
+        return Resource(
+            prefix="apis" if group else "api",
+            group=group,
+            api_version=version,
+            client=self.client.client,
+            preferred=True,
+            subresources=subresources or None,
+            **fields,
+        )
 
     def resource(self, api_version, kind):
         key = (api_version, kind)
         if key not in self._resources:
-            try:
-                self._resources[key] = self.client.resource(kind, api_version)
-            except (ResourceNotFoundError, ResourceNotUniqueError):
-                self._resources[key] = None
+            self._resources[key] = self._find(api_version, kind)
         return self._resources[key]
 
     def refresh_discovery(self, api_version, kind):
-        """The resource after discovery is read again (once per run): kubernetes.core keeps
-        discovery in a file cache, which still lists a kind whose CRD has been removed, and does
-        not list one installed since."""
+        """The resource after its group version's discovery is read again (once per reader): a
+        kind whose CRD was removed since this reader read it."""
         if not self._discovery_refreshed:
-            self.client.client.resources.invalidate_cache()
             self._discovery_refreshed = True
-            self._resources.clear()
+            self._group_versions.pop(api_version, None)
+            for key in [key for key in self._resources if key[0] == api_version]:
+                del self._resources[key]
         return self.resource(api_version, kind)
 
     def read(self, api_version, kind, name=None, namespace=None, label_selector=None):
@@ -305,7 +363,9 @@ class Engine:
 
     def apply(self, definition, ref, return_live=False, skip_unserved=False):
         api_version, kind, name, namespace = ref
-        resource = self.reader.resource(api_version, kind) or self.reader.refresh_discovery(api_version, kind)
+        # Discovery is read during this call, so a kind it does not list is not served (no
+        # cache of an earlier run to refresh).
+        resource = self.reader.resource(api_version, kind)
         if resource is None:
             if skip_unserved:
                 return self._result(ref, SKIPPED, api_found=False, return_live=return_live)

@@ -44,6 +44,10 @@ description:
   - Never changes anything; RV(ignore:changed) is always V(false).
   - The credentials need the C(list) and C(watch) verbs on C(clusters.postgresql.cnpg.io) in
     O(namespace).
+  - "This is an action plugin: it runs in the controller, with the Python kubernetes library of
+    the controller, and talks to the cluster from there (the roles run on C(localhost) anyway).
+    The task's C(environment) keyword does not reach it: set C(K8S_AUTH_*) in the environment of
+    C(ansible-playbook), or the options below (module_defaults C(group/apocrathia.mlflow.kubernetes))."
 
 options:
   name:
@@ -78,6 +82,9 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 
 attributes:
+  action:
+    support: full
+    description: The work is done by the action plugin, in the controller.
   check_mode:
     support: full
     description: Reports the current state of the C(Cluster) (one read) and does not wait.
@@ -86,9 +93,9 @@ attributes:
     description: Nothing is changed, so there is nothing to compare.
 
 requirements:
-  - "python >= 3.9"
-  - "kubernetes >= 24.2.0"
-  - "PyYAML >= 3.11"
+  - "python >= 3.9 on the controller"
+  - "kubernetes >= 24.2.0 on the controller"
+  - "PyYAML >= 3.11 on the controller"
 
 notes:
   - In check mode a missing CRD or C(Cluster) is reported with RV(exists=false) and a warning
@@ -246,76 +253,42 @@ timeline:
       at: "2026-01-01T00:00:41.900+00:00"
 """
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import describe_state
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg_wait import (
     ClusterApi,
-    ClusterNotFound,
-    ClusterWaiter,
-    OperatorNotInstalled,
+    argspec,
+    argument_problem,
+    new_waiter,
+    task_result,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     CoreException,
     K8sError,
-    auth_argspec,
     connect,
     k8s_module,
 )
 
-
-def argspec():
-    return auth_argspec(
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        timeout=dict(type="int", default=600),
-        wait_for_creation=dict(type="bool", default=False),
-        expected_instances=dict(type="int"),
-    )
+# A play runs this task with the action plugin of the same name (plugins/action/cnpg_cluster_wait.py),
+# in the controller. This module is what ansible-test checks the documentation against, and it
+# still works on its own (a Python interpreter started for the task): both run
+# module_utils/cnpg_wait.py's argspec, argument_problem and task_result, so options, results and
+# messages are the same.
 
 
 def run(module, waiter):
-    params = module.params
-    where = "'{0}/{1}'".format(params["namespace"], params["name"])
-    if module.check_mode:
-        try:
-            cluster = waiter.snapshot()
-        except (OperatorNotInstalled, ClusterNotFound) as e:
-            # Check mode: the tasks that would install the operator did not run either.
-            module.warn(str(e))
-            module.exit_json(changed=False, msg="Check mode: " + str(e), **waiter.result())
-        except K8sError as e:
-            module.fail_json(msg=str(e), **waiter.result())
-        if cluster is None:
-            module.warn("Cluster {0} does not exist (yet).".format(where))
-        result = waiter.result()
-        module.exit_json(
-            changed=False,
-            msg="Check mode: Cluster {0} is {1}ready: {2}.".format(
-                where, "" if result["ready"] else "not ", describe_state(cluster, params["expected_instances"])
-            ),
-            **result,
-        )
-
-    try:
-        waiter.wait()
-    except K8sError as e:
-        module.fail_json(msg=str(e), **waiter.result())
-    result = waiter.result()
-    module.exit_json(
-        changed=False,
-        msg="Cluster {0} is ready after {1}s: {2}.".format(
-            where, result["elapsed"], describe_state(waiter.cluster, params["expected_instances"])
-        ),
-        **result,
-    )
+    result = task_result(waiter, module.params, module.check_mode)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 def main():
     module = k8s_module(argspec())
     params = module.params
-    if params["timeout"] < 1:
-        module.fail_json(msg="timeout must be at least 1 second, got {0}.".format(params["timeout"]))
-    if params["expected_instances"] is not None and params["expected_instances"] < 1:
-        module.fail_json(msg="expected_instances must be at least 1, got {0}.".format(params["expected_instances"]))
+    problem = argument_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
 
     try:
         client = connect(module)
@@ -324,15 +297,7 @@ def main():
     except K8sError as e:
         module.fail_json(msg=str(e))
 
-    waiter = ClusterWaiter(
-        ClusterApi(client.client),
-        params["namespace"],
-        params["name"],
-        params["timeout"],
-        wait_for_creation=params["wait_for_creation"],
-        expected_instances=params["expected_instances"],
-    )
-    run(module, waiter)
+    run(module, new_waiter(ClusterApi(client.client), params))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import PHASE_HEALTHY, TERMINAL_PHASES
 from ansible_collections.apocrathia.mlflow.plugins.modules import cnpg_cluster_wait
 
+from tests.integration.registered_results import run_with_results
 from tests.support.ansible_run import run_playbook, write_inventory
 from tests.unit.utils.ansible_module_mock import AnsibleExitJson, AnsibleFailJson, patched_exit_fail, set_module_args
 
@@ -349,3 +350,88 @@ def test_through_ansible_playbook(kube_emulator_factory, tmp_path):
     assert run.rc == 0, run.output[-3000:]
     assert run.recap().get("failed", 0) == 0 and run.recap().get("changed", 0) == 0
     assert "phase: Cluster in healthy state" in run.output
+
+
+@pytest.mark.slow
+def test_a_play_runs_it_in_the_controller_with_the_modules_results(kube_emulator_factory, tmp_path):
+    """In a play the action plugin of the same name runs (no module is started), connected by
+    module_defaults alone, and returns what the module returns: the same fields, the same
+    messages, the same check-mode warnings."""
+    emu = kube_emulator_factory(controllers=())
+    emu.create(cluster_manifest(instances=1))
+    set_status(emu, PHASE_HEALTHY, 1, ready="True", instances=1)
+    playbook = tmp_path / "wait.yml"
+    playbook.write_text(
+        "- hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  module_defaults:\n"
+        "    group/apocrathia.mlflow.kubernetes:\n"
+        f"      kubeconfig: {emu.kubeconfig}\n"
+        "  tasks:\n"
+        "    - name: Wait for the ready cluster\n"
+        "      apocrathia.mlflow.cnpg_cluster_wait:\n"
+        "        name: db\n"
+        "        namespace: default\n"
+        "        timeout: 30\n"
+        "    - name: Read a missing cluster in check mode\n"
+        "      apocrathia.mlflow.cnpg_cluster_wait:\n"
+        "        name: other\n"
+        "        namespace: default\n"
+        "      check_mode: true\n"
+        "    - name: Wait for a missing cluster\n"
+        "      apocrathia.mlflow.cnpg_cluster_wait:\n"
+        "        name: other\n"
+        "        namespace: default\n"
+        "        timeout: 30\n"
+        "      ignore_errors: true\n"
+        "    - name: Refuse a timeout of zero\n"
+        "      apocrathia.mlflow.cnpg_cluster_wait:\n"
+        "        name: db\n"
+        "        namespace: default\n"
+        "        timeout: 0\n"
+        "      ignore_errors: true\n"
+    )
+
+    class Site:
+        def run(self, path, env):
+            # No K8S_AUTH_* in the environment: the connection comes from module_defaults only.
+            env = {k: v for k, v in env.items() if not k.startswith("K8S_AUTH_")}
+            return run_playbook(path, inventory=write_inventory(tmp_path / "hosts.yml", {}), env=env, timeout=300)
+
+    action = "apocrathia.mlflow.cnpg_cluster_wait"
+    run, results = run_with_results(Site(), playbook, (action,))
+    assert run.rc == 0, run.output[-3000:]
+    assert run.recap().get("ignored") == 2, run.output[-3000:]  # the missing cluster and the zero timeout failed
+    ready, check, missing, zero = results[action]
+    # No module file was used for these tasks (-vvv names the module file of every module it starts).
+    assert "cnpg_cluster_wait.py" not in "\n".join(
+        line for line in run.output.splitlines() if "Using module file" in line
+    )
+
+    _, module_ready = run_module(emu, timeout=30)
+    assert ready["ready"] is True and ready["changed"] is False and "failed" not in ready
+    fields = set(module_ready) - {"invocation", "warnings"}
+    assert fields <= set(ready), fields - set(ready)
+    assert {k: ready[k] for k in fields if k not in ("elapsed", "timeline", "msg")} == {
+        k: module_ready[k] for k in fields if k not in ("elapsed", "timeline", "msg")
+    }
+    assert ready["msg"].startswith("Cluster 'default/db' is ready after ")
+
+    _, module_check = run_module(emu, check_mode=True, name="other")
+    assert (
+        check["msg"]
+        == module_check["msg"]
+        == ("Check mode: Cluster 'default/other' is not ready: the Cluster does not exist.")
+    )
+    # (The in-process module's warnings go to Ansible's global list, not to its result here.)
+    assert check["warnings"] == ["Cluster 'default/other' does not exist (yet)."]
+    assert check["exists"] is False and check["changed"] is False
+
+    kind, module_missing = run_module(emu, name="other")
+    assert kind == "fail"
+    assert missing["msg"] == module_missing["msg"]
+    assert "'default/other' not found" in missing["msg"]
+
+    kind, module_zero = run_module(emu, timeout=0)
+    assert kind == "fail"
+    assert zero["msg"] == module_zero["msg"] == "timeout must be at least 1 second, got 0."

@@ -239,3 +239,29 @@ def test_forbidden_and_invalid_are_not_retried(kube_emulator, status):
         engine(emu).run(definitions=[POLICY])
     assert failure.value.status == status
     assert [r.verb for r in emu.requests if r.resource == "networkpolicies"].count("create") == 1
+
+
+def test_each_group_version_is_discovered_once_per_call(kube_emulator_factory):
+    """Discovery costs one request per API group version a call uses, a kind that is not served
+    included (kubernetes.core's discoverer re-read /version and /apis for every form of its name)."""
+    emu = kube_emulator_factory(crd_files=[])  # no CRDs: monitoring.coreos.com/v1 is not served
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {},
+    }
+    rule = {"api_version": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "name": "r", "namespace": NS}
+    for _run in range(2):
+        objects = engine(emu)  # the client is built (kubernetes.core's own discovery) before the count
+        emu.reset_requests()
+        out = objects.run(
+            definitions=[POLICY, SECRET, monitor],
+            lookups=[rule, {"api_version": "v1", "kind": "ConfigMap", "namespace": NS}],
+            namespace=NS,
+            skip_unserved=True,
+        )
+        assert [o["action"] for o in out["objects"]][-1] == "skipped"
+        assert out["lookups"][0]["api_found"] is False and out["lookups"][1]["api_found"] is True
+        discovery = sorted(r.path for r in emu.requests if not r.resource)
+        assert discovery == ["/api/v1", "/apis/monitoring.coreos.com/v1", "/apis/networking.k8s.io/v1"]

@@ -153,7 +153,7 @@ class ActionModule(ActionBase):
 
         name, namespace = args["name"], args["namespace"]
         data = helm_cli.values_yaml(values)
-        if args["validate"] or args["validate_only"]:
+        if args["validate"]:
             argv = helm_cli.template_argv(
                 binary, name, namespace, args["chart_ref"], args["chart_repo_url"], args["chart_version"]
             )
@@ -168,9 +168,10 @@ class ActionModule(ActionBase):
                     ),
                 )
                 return result
-            if args["validate_only"]:
-                result.update(changed=False, action="validated", stdout=masked(out))
-                return result
+            result["stdout"] = masked(out)
+        if args["validate_only"]:
+            result.update(changed=False, action="validated")
+            return result
 
         if self._task.check_mode:
             result.update(changed=True, action="planned")

@@ -116,13 +116,15 @@ options:
     type: list
     elements: dict
   validate:
-    description: Render the chart with the values (C(helm template)) before an install or upgrade.
+    description:
+      - Render the chart with the values (C(helm template)) before an install or upgrade (or, with
+        O(validate_only), instead of it), unless the release is unchanged.
     type: bool
     default: true
   validate_only:
     description:
-      - Only check - merge and check the values and, unless the release is unchanged, render the chart
-        with them; nothing is installed. Runs in check mode too (rendering writes nothing).
+      - Only check - merge and check the values and, with O(validate), render the chart with them;
+        nothing is installed. Runs in check mode too (rendering writes nothing).
     type: bool
     default: false
   wait:
@@ -252,7 +254,7 @@ commands:
   elements: list
 stdout:
   description: The manifests C(helm template) rendered.
-  returned: with O(validate_only), when the chart was rendered
+  returned: when the chart was rendered (O(validate))
   type: str
 stderr:
   description: What helm printed on its error output.

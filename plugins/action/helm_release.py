@@ -208,9 +208,7 @@ class ActionModule(ActionBase):
                 rolled_back=bool(args["atomic"]),
                 stderr=masked(err),
                 msg=masked(
-                    helm_cli.failure_message(
-                        verb, namespace, name, _chart_label(args), current, args["atomic"], err
-                    )
+                    helm_cli.failure_message(verb, namespace, name, _chart_label(args), current, args["atomic"], err)
                 ),
             )
             return result
@@ -228,7 +226,9 @@ class ActionModule(ActionBase):
             return
         before = (current or {}).get("values") if current else None
         result["diff"] = {
-            "before_header": "release values (revision {0})".format(current.get("revision")) if current else "no release",
+            "before_header": "release values (revision {0})".format(current.get("revision"))
+            if current
+            else "no release",
             "after_header": "release values",
             "before": yaml.safe_dump(before, default_flow_style=False, sort_keys=True) if before is not None else "",
             "after": yaml.safe_dump(values, default_flow_style=False, sort_keys=True),

@@ -110,7 +110,7 @@ class ActionModule(ActionBase):
                 )
             ) from IMPORT_ERROR
         values = helm_cli.merge(_plain(args["values"]), *_plain(args["values_overrides"]))
-        result.update(values=values, commands=[])
+        result.update(final_values=values, commands=[])
 
         checks = args["values_checks"]
         if checks:

@@ -111,7 +111,8 @@ options:
   release_secrets:
     description:
       - Helm's release Secrets of O(name) (label selector C(owner=helm,name=<name>), as
-        M(apocrathia.mlflow.k8s_objects) reads them); the newest revision is the release.
+        M(apocrathia.mlflow.k8s_objects) reads them); the newest revision is the release. They hold
+        the rendered manifests, so the option is C(no_log).
       - Without it the release is not compared, so it is always upgraded.
     type: list
     elements: dict
@@ -169,7 +170,7 @@ requirements:
 notes:
   - Of the connection options, helm takes O(kubeconfig), O(context), O(host), O(api_key), O(ca_cert) and
     O(validate_certs); the others fail the task (put them in the kubeconfig).
-  - Returns the values (RV(values)); keep secrets out of them (the mlflow_helm role gives Secret names only).
+  - Returns the values (RV(final_values)); keep secrets out of them (the mlflow_helm role gives Secret names only).
 
 seealso:
   - module: kubernetes.core.helm
@@ -213,13 +214,14 @@ action:
   returned: success
   type: str
   sample: upgraded
-values:
+final_values:
   description: The final values (O(values) with O(values_overrides) merged over them).
   returned: always
   type: dict
 status:
   description:
-    - The release after this call, as the P(apocrathia.mlflow.helm_release#filter) filter reads it.
+    - The release after this call, as the P(apocrathia.mlflow.helm_release#filter) filter reads it,
+      with the values it runs with (key C(values)).
   returned: when the release is unchanged, installed or upgraded
   type: dict
   contains:
@@ -244,9 +246,6 @@ status:
     app_version:
       description: The chart's C(appVersion).
       type: str
-    values:
-      description: The values the revision runs with.
-      type: dict
 commands:
   description: The helm command lines run, each an argument list; empty when the release is unchanged.
   returned: always

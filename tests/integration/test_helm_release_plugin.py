@@ -163,4 +163,4 @@ def test_install_unchanged_planned_refused_and_rolled_back(tmp_path, helm_name):
         assert "failed" in {status for _, status in history}
         deployment = emu.get("apps/v1", "Deployment", "mlflow", "mlflow")
         assert "--workers=2" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert yaml.safe_load(yaml.safe_dump(REFERENCE_VALUES)) == installed["values"]
+        assert yaml.safe_load(yaml.safe_dump(REFERENCE_VALUES)) == installed["final_values"]

@@ -94,6 +94,13 @@ def _release_json(stdout):
     return {}
 
 
+def _binary(args):
+    binary = args["binary_path"] or shutil.which("helm")
+    if not binary:
+        raise AnsibleActionFail("helm is not on the controller's PATH; install it, or set binary_path.")
+    return binary
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -119,17 +126,20 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg=problems)
                 return result
 
+        if args["chart_repo_name"] and args["chart_repo_url"] and not args["validate_only"]:
+            self._repository(result, args)
+            if result.get("failed"):
+                return result
+
         current = None
         if args["release_secrets"] is not None:
             current = read_release(_plain(args["release_secrets"]))
         chart = helm_cli.chart_name_version(args["chart_ref"], args["chart_version"])
         if current is not None and helm_cli.is_unchanged(current, chart, values):
-            result.update(changed=False, action="unchanged", status=current)
+            result.update(changed=bool(result.get("changed")), action="unchanged", status=current)
             return result
 
-        binary = args["binary_path"] or shutil.which("helm")
-        if not binary:
-            raise AnsibleActionFail("helm is not on the controller's PATH; install it, or set binary_path.")
+        binary = _binary(args)
         adapter = None
         try:
             try:
@@ -144,6 +154,35 @@ class ActionModule(ActionBase):
             for path in adapter.cleanup_files if adapter else []:
                 if os.path.exists(path):
                     os.unlink(path)
+
+    def _repository(self, result, args):
+        """The chart repository under its name in helm's configuration (for the user's own helm
+        commands; the release is fetched with --repo), added when missing, as
+        kubernetes.core.helm_repository does; nothing runs when it is there."""
+        binary = _binary(args)
+        name, url = args["chart_repo_name"], args["chart_repo_url"].rstrip("/")
+        path = helm_cli.repositories_file(os.environ, lambda: _run([binary, "env"], dict(os.environ))[1])
+        found = helm_cli.repository_url(path, name)
+        result["repository"] = {"name": name, "url": url, "action": "unchanged"}
+        if found is not None and found.rstrip("/") != url:
+            result.update(
+                failed=True,
+                msg="Helm already has a repository named {0}, with URL {1}, not {2}: remove it (helm repo remove {0}), "
+                "or choose another name.".format(name, found, url),
+            )
+        elif found is None and self._task.check_mode:
+            result["repository"]["action"] = "planned"
+            result["changed"] = True
+        elif found is None:
+            argv = helm_cli.repo_add_argv(binary, name, url)
+            rc, out, err = _run(argv, dict(os.environ))
+            result["commands"].append(argv)
+            if rc != 0:
+                result.update(failed=True, stderr=err, msg="helm could not add repository {0} ({1}): {2}".format(
+                    name, url, err.strip()))  # fmt: skip
+            else:
+                result["repository"]["action"] = "added"
+                result["changed"] = True
 
     def _release(self, result, args, values, current, chart, binary, env, hide):
         def masked(text):

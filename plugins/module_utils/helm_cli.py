@@ -211,6 +211,37 @@ def is_unchanged(current, chart, values):
     )
 
 
+def repositories_file(environ, helm_env_output=None):
+    """helm's repository configuration file: HELM_REPOSITORY_CONFIG, else repositories.yaml in
+    HELM_CONFIG_HOME, else what ``helm env`` says (``helm_env_output``: a callable giving its output,
+    asked only then; helm's default depends on the platform, pkg/helmpath/lazypath_*.go)."""
+    if environ.get("HELM_REPOSITORY_CONFIG"):
+        return environ["HELM_REPOSITORY_CONFIG"]
+    if environ.get("HELM_CONFIG_HOME"):
+        return os.path.join(environ["HELM_CONFIG_HOME"], "repositories.yaml")
+    for line in (helm_env_output() if helm_env_output else "").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "HELM_REPOSITORY_CONFIG":
+            return value.strip().strip('"')
+    return None
+
+
+def repository_url(path, name):
+    """The URL of repository ``name`` in helm's repository file ``path``, or None when it has none."""
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        config = yaml.safe_load(handle) or {}
+    for repository in config.get("repositories") or []:
+        if isinstance(repository, dict) and repository.get("name") == name:
+            return repository.get("url")
+    return None
+
+
+def repo_add_argv(binary, name, url):
+    return [binary, "repo", "add", name, url]
+
+
 def release_status(release):
     """The release helm printed (``--output json``), shaped like the helm_release filter's answer."""
     metadata = (release.get("chart") or {}).get("metadata") or {}
@@ -253,6 +284,7 @@ def argument_spec():
         chart_ref=dict(type="str", required=True),
         chart_repo_url=dict(type="str"),
         chart_version=dict(type="str"),
+        chart_repo_name=dict(type="str"),
         values=dict(type="dict", default={}),
         values_overrides=dict(type="list", elements="dict", default=[]),
         values_description=dict(type="str", default="The values"),

@@ -55,7 +55,15 @@ options:
     type: str
     required: true
   chart_repo_url:
-    description: URL of the chart repository (C(helm --repo)); no repository is added.
+    description: URL of the chart repository (C(helm --repo)); the chart is fetched from it directly.
+    type: str
+  chart_repo_name:
+    description:
+      - With O(chart_repo_url), also keep the repository under this name in helm's repository
+        configuration (for the user's own C(helm) commands), as M(kubernetes.core.helm_repository)
+        does - C(helm repo add) when it is missing, a failure when the name has another URL. The
+        configuration file is read (C(HELM_REPOSITORY_CONFIG), C(HELM_CONFIG_HOME), else C(helm env)),
+        so nothing runs when the repository is there. Not with O(validate_only).
     type: str
   chart_version:
     description:
@@ -245,6 +253,20 @@ status:
       type: str
     app_version:
       description: The chart's C(appVersion).
+      type: str
+repository:
+  description: The chart repository of O(chart_repo_name).
+  returned: when O(chart_repo_name) and O(chart_repo_url) are given, without O(validate_only)
+  type: dict
+  contains:
+    name:
+      description: O(chart_repo_name).
+      type: str
+    url:
+      description: O(chart_repo_url).
+      type: str
+    action:
+      description: V(unchanged), V(added) or V(planned) (check mode).
       type: str
 commands:
   description: The helm command lines run, each an argument list; empty when the release is unchanged.

@@ -7,8 +7,12 @@ template), and an upgrade the API server refuses, rolled back by helm (--rollbac
 helm 4, --atomic on helm 3), each reported by the task's structured result.
 """
 
+import contextlib
+import functools
+import http.server
 import json
 import subprocess
+import threading
 
 import pytest
 import yaml
@@ -61,6 +65,27 @@ PLAYBOOK = """
         release_secrets: "{{ read.found.release.resources }}"
       register: again
 
+    - name: Keep the chart repository (the release from it is the same chart and values)
+      apocrathia.mlflow.helm_release:
+        <<: *release
+        chart_ref: mlflow
+        chart_version: 1.11.5
+        chart_repo_url: "{{ repo_url }}"
+        chart_repo_name: local-charts
+        release_secrets: "{{ read.found.release.resources }}"
+      register: repo_added
+
+    - name: Keep the chart repository again
+      apocrathia.mlflow.helm_release:
+        <<: *release
+        chart_ref: mlflow
+        chart_version: 1.11.5
+        chart_repo_url: "{{ repo_url }}"
+        chart_repo_name: local-charts
+        values_overrides: [{extraArgs: {workers: "3"}}]
+        release_secrets: "{{ read.found.release.resources }}"
+      register: repo_upgrade
+
     - name: Plan an upgrade in check mode
       apocrathia.mlflow.helm_release:
         <<: *release
@@ -80,12 +105,17 @@ PLAYBOOK = """
       register: refused
       ignore_errors: true
 
+    - name: Read the release again
+      apocrathia.mlflow.k8s_objects:
+        lookups: "{{ secrets_lookup }}"
+      register: read_again
+
     - name: Upgrade with a value the API server refuses
       apocrathia.mlflow.helm_release:
         <<: *release
         validate: false
         values_overrides: [{serviceMonitor: {interval: every minute}}]
-        release_secrets: "{{ read.found.release.resources }}"
+        release_secrets: "{{ read_again.found.release.resources }}"
       register: failed_upgrade
       ignore_errors: true
 
@@ -93,9 +123,29 @@ PLAYBOOK = """
       ansible.builtin.copy:
         dest: "{{ out }}"
         content: "{{ {'installed': installed, 'again': again, 'planned': planned, 'refused': refused,
-                      'failed_upgrade': failed_upgrade} | to_json }}"
+                      'failed_upgrade': failed_upgrade, 'repo_added': repo_added,
+                      'repo_upgrade': repo_upgrade} | to_json }}"
         mode: "0600"
 """
+
+
+@contextlib.contextmanager
+def chart_repository(tmp_path, helm):
+    """The chart packaged in a chart repository served over HTTP (helm package, helm repo index)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run([str(helm), "package", str(CHART), "-d", str(root)], check=True, capture_output=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    subprocess.run([str(helm), "repo", "index", str(root), "--url", url], check=True, capture_output=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def releases(emu):
@@ -108,7 +158,10 @@ def releases(emu):
 
 @pytest.mark.parametrize("helm_name", ["helm4", "helm3"])
 def test_install_unchanged_planned_refused_and_rolled_back(tmp_path, helm_name):
-    with KubeEmulator(crd_files=[paths.PROMETHEUS_CRDS], controllers=("workloads",)) as emu:
+    with (
+        KubeEmulator(crd_files=[paths.PROMETHEUS_CRDS], controllers=("workloads",)) as emu,
+        chart_repository(tmp_path, HELMS[helm_name]) as repo_url,
+    ):
         for namespace in ("mlflow", "prometheus-system"):
             emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         playbook = tmp_path / "playbook.yml"
@@ -119,6 +172,7 @@ def test_install_unchanged_planned_refused_and_rolled_back(tmp_path, helm_name):
             "helm": str(HELMS[helm_name]),
             "values": REFERENCE_VALUES,
             "out": str(tmp_path / "results.json"),
+            "repo_url": repo_url,
         }
         (tmp_path / "extra.json").write_text(json.dumps(extra))
         env = paths.tool_env(
@@ -143,6 +197,18 @@ def test_install_unchanged_planned_refused_and_rolled_back(tmp_path, helm_name):
         again = results["again"]
         assert (again["changed"], again["action"], again["commands"]) == (False, "unchanged", [])
 
+        # The repository chart is the installed chart: only the repository is added, once.
+        added = results["repo_added"]
+        assert (added["changed"], added["action"], added["repository"]["action"]) == (True, "unchanged", "added")
+        assert [c[1:3] for c in added["commands"]] == [["repo", "add"]]
+        config = yaml.safe_load((tmp_path / "config" / "repositories.yaml").read_text())
+        assert {r["name"]: r["url"] for r in config["repositories"]} == {"local-charts": repo_url}
+        upgraded = results["repo_upgrade"]
+        assert (upgraded["repository"]["action"], upgraded["action"]) == ("unchanged", "upgraded")
+        (upgrade,) = [c for c in upgraded["commands"] if c[1] == "upgrade"]
+        assert upgrade[3] == "mlflow" and ["--repo", repo_url] == upgrade[upgrade.index("--repo") :][:2]
+        assert upgraded["status"]["revision"] == "2" and upgraded["status"]["chart"] == "mlflow-1.11.5"
+
         planned = results["planned"]
         assert (planned["changed"], planned["action"]) == (True, "planned")
         assert [c[1] for c in planned["commands"]] == ["template"]  # validated, not installed
@@ -155,12 +221,12 @@ def test_install_unchanged_planned_refused_and_rolled_back(tmp_path, helm_name):
         failed = results["failed_upgrade"]
         assert failed["failed"] and failed["rolled_back"]
         assert failed["msg"].startswith("Helm could not upgrade release mlflow/mlflow")
-        assert "The upgrade was rolled back: revision 1 is still what runs." in failed["msg"]
+        assert "The upgrade was rolled back: revision 2 is still what runs." in failed["msg"]
         assert "interval" in failed["msg"]
-        # revision 1, the failed revision 2 and the rollback to 1's values as revision 3
+        # revisions 1 and 2 (from the repository), the failed revision 3 and the rollback as revision 4
         history = releases(emu)
-        assert [r for r, _ in history] == [1, 2, 3] and history[-1][1] == "deployed", history
+        assert [r for r, _ in history] == [1, 2, 3, 4] and history[-1][1] == "deployed", history
         assert "failed" in {status for _, status in history}
         deployment = emu.get("apps/v1", "Deployment", "mlflow", "mlflow")
-        assert "--workers=2" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--workers=3" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         assert yaml.safe_load(yaml.safe_dump(REFERENCE_VALUES)) == installed["final_values"]

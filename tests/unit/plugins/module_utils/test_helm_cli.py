@@ -169,3 +169,27 @@ def test_release_json_after_registry_progress_lines_and_its_status():
         "chart": "mlflow-1.11.5", "app_version": "3.15.1", "values": {"a": 1},
     }  # fmt: skip
     assert _release_json("no json") == {}
+
+
+def test_repository_file_from_the_environment_else_helm_env(tmp_path):
+    asked = []
+
+    def helm_env():
+        asked.append(True)
+        return 'HELM_CACHE_HOME="/c"\nHELM_REPOSITORY_CONFIG="/home/u/.config/helm/repositories.yaml"\n'
+
+    assert helm_cli.repositories_file({"HELM_REPOSITORY_CONFIG": "/r.yaml"}, helm_env) == "/r.yaml"
+    assert helm_cli.repositories_file({"HELM_CONFIG_HOME": "/cfg"}, helm_env) == "/cfg/repositories.yaml"
+    assert asked == []  # helm env runs only when the environment does not say
+    assert helm_cli.repositories_file({}, helm_env) == "/home/u/.config/helm/repositories.yaml"
+    assert helm_cli.repositories_file({}, lambda: "") is None
+
+
+def test_repository_url_from_helms_repository_file(tmp_path):
+    path = tmp_path / "repositories.yaml"
+    assert helm_cli.repository_url(str(path), "community-charts") is None  # no file yet
+    path.write_text(yaml.safe_dump({"apiVersion": "", "repositories": [
+        {"name": "community-charts", "url": "https://community-charts.github.io/helm-charts"}]}))  # fmt: skip
+    assert helm_cli.repository_url(str(path), "community-charts") == "https://community-charts.github.io/helm-charts"
+    assert helm_cli.repository_url(str(path), "other") is None
+    assert helm_cli.repo_add_argv("helm", "n", "https://u") == ["helm", "repo", "add", "n", "https://u"]

@@ -191,7 +191,7 @@ class ActionModule(ActionBase):
             return text
 
         name, namespace = args["name"], args["namespace"]
-        data = helm_cli.values_yaml(values)
+        data = helm_cli.values_document(values)
         if args["validate"]:
             argv = helm_cli.template_argv(
                 binary, name, namespace, args["chart_ref"], args["chart_repo_url"], args["chart_version"]

@@ -7,8 +7,8 @@
 whether the release already runs them, and helm's command lines.
 
 The command lines are argument lists (no shell, no quoting), with the values on helm's standard
-input (``--values -``, pkg/cli/values/options.go reads "-" from stdin in helm 3 and 4), so no
-values file is written. The flags are the ones kubernetes.core.helm (6.x, plugins/modules/helm.py
+input as JSON (``--values -``, pkg/cli/values/options.go reads "-" from stdin in helm 3 and 4),
+so no values file is written. The flags are the ones kubernetes.core.helm (6.x, plugins/modules/helm.py
 ``deploy()``) gives for the same options, including helm 4's renames: ``--atomic`` became
 ``--rollback-on-failure`` (helm 4 removed it from ``install`` and deprecated it on ``upgrade``).
 The unit tests prove both majors (tests/unit/plugins/module_utils/test_helm_cli.py).
@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import json
 import os
 import re
 import tarfile
@@ -156,9 +157,10 @@ def upgrade_argv(
     return argv
 
 
-def values_yaml(values):
-    """The values as helm reads them on stdin."""
-    return yaml.safe_dump(values, default_flow_style=False, sort_keys=True)
+def values_document(values):
+    """The values as helm reads them on stdin: JSON, which is YAML whose every string is quoted, so
+    helm's YAML parser cannot take a string such as "1e3" or "on" for a number or a boolean."""
+    return json.dumps(values, sort_keys=True)
 
 
 def chart_name_version(chart_ref, chart_version=None):

@@ -58,13 +58,13 @@ def test_template_command_line_checks_the_schema_with_the_real_helm(helm):
 
     good = subprocess.run(
         helm_cli.template_argv(str(helm), "mlflow", "ml", str(CHART)),
-        input=helm_cli.values_yaml({"replicaCount": 2}), capture_output=True, text=True, check=False,
+        input=helm_cli.values_document({"replicaCount": 2}), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert good.returncode == 0, good.stderr
     assert "replicas: 2" in good.stdout and "namespace: ml" in good.stdout
     bad = subprocess.run(
         helm_cli.template_argv(str(helm), "mlflow", "ml", str(CHART)),
-        input=helm_cli.values_yaml({"service": {"port": "eighty"}}), capture_output=True, text=True, check=False,
+        input=helm_cli.values_document({"service": {"port": "eighty"}}), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "port" in bad.stderr
 
@@ -193,3 +193,18 @@ def test_repository_url_from_helms_repository_file(tmp_path):
     assert helm_cli.repository_url(str(path), "community-charts") == "https://community-charts.github.io/helm-charts"
     assert helm_cli.repository_url(str(path), "other") is None
     assert helm_cli.repo_add_argv("helm", "n", "https://u") == ["helm", "repo", "add", "n", "https://u"]
+
+
+@pytest.mark.parametrize("helm", [paths.HELM, paths.HELM3], ids=["helm4", "helm3"])
+def test_strings_that_look_like_numbers_or_booleans_reach_helm_as_strings(helm):
+    """The values go to helm as JSON: "1e3", "on" and "010" stay strings (YAML 1.1 would not keep them)."""
+    import subprocess
+
+    values = {"podAnnotations": {"a": "1e3", "b": "on", "c": "010", "d": "null"}}
+    rendered = subprocess.run(
+        helm_cli.template_argv(str(helm), "mlflow", "ml", str(CHART)),
+        input=helm_cli.values_document(values), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert {k: annotations[k] for k in "abcd"} == values["podAnnotations"]

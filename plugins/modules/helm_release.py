@@ -26,10 +26,10 @@ description:
   - Decides from O(release_secrets) whether the release already runs this chart with exactly these
     values (deployed, same C(<chart>-<version>), same values). Then it runs nothing and reports
     RV(action=unchanged).
-  - Otherwise, with O(validate) (or O(validate_only)), renders the chart with the values (C(helm
+  - Otherwise, with O(validate), renders the chart with the values (C(helm
     template)), so Helm checks them against the chart's C(values.schema.json) before anything changes.
-  - Then runs C(helm upgrade --install) once, with the values on helm's standard input (no values file
-    is written), C(--reset-values), C(--wait) and C(--timeout), and with O(atomic) C(--atomic) (helm 3)
+  - Then runs C(helm upgrade --install) once, with the values on helm's standard input as JSON (no
+    values file is written; strings stay strings), C(--reset-values), C(--wait) and C(--timeout), and with O(atomic) C(--atomic) (helm 3)
     or C(--rollback-on-failure) (helm 4).
   - A failure says what Helm could not do, whether the upgrade was rolled back (and which revision
     still runs) and what Helm said.

@@ -523,7 +523,7 @@ def test_gcs_and_azure_values_pass_the_chart_schema_and_render(day2, extra_vars,
         verbosity=3,
     )
     assert run.rc == 0, run.output[-4000:]
-    # The rendered manifests are in the helm_template result at -vvv.
+    # The rendered manifests are in the helm_release check's result (stdout) at -vvv.
     rendered = run.output.replace("\\n", "\n").replace('\\"', '"')
     for text in expected:
         assert text in rendered, text

@@ -81,15 +81,20 @@ def test_second_run_only_reads_and_leaves_the_release_alone(converged_site):
     assert objects and {o["action"] for o in objects} == {"unchanged"}, [
         o for o in objects if o["action"] != "unchanged"
     ]
-    # The release runs this chart with these values already: no schema render, no helm call.
-    # The Cluster was not written and was ready: no wait.
-    for action in ("kubernetes.core.helm_template", "kubernetes.core.helm", "apocrathia.mlflow.cnpg_cluster_wait"):
-        outcomes = {r["status"] for r in run.tasks(action=action)}
-        assert outcomes == {"skipped"}, (action, outcomes)
-    # The converge did run them.
+    # The release runs this chart with these values already (decided from Helm's release
+    # Secrets): no schema render, no helm call. The Cluster was not written and was ready: no wait.
+    releases = run.tasks(action="apocrathia.mlflow.helm_release")
+    assert len(releases) == 2 and all(  # the preflight's check and the release
+        (r["status"], r["helm"]) == ("ok", {"action": "unchanged", "commands": []}) for r in releases
+    ), releases
+    assert {r["status"] for r in run.tasks(action="apocrathia.mlflow.cnpg_cluster_wait")} == {"skipped"}
+    # The converge did run them: the chart rendered once (schema), then installed once.
     converge = converged_site.runs["converge"]
-    for action in ("kubernetes.core.helm", "apocrathia.mlflow.cnpg_cluster_wait"):
-        assert {r["status"] for r in converge.tasks(action=action)} & {"ok", "changed"}, action
+    assert [r["helm"] for r in converge.tasks(action="apocrathia.mlflow.helm_release")] == [
+        {"action": "validated", "commands": ["template"]},
+        {"action": "installed", "commands": ["version", "upgrade"]},
+    ]
+    assert {r["status"] for r in converge.tasks(action="apocrathia.mlflow.cnpg_cluster_wait")} & {"ok", "changed"}
     assert {o["action"] for o in converge.objects(kind="Cluster")} == {"created"}
 
 

@@ -3,7 +3,7 @@
 
 Writes to the file named by TASK_RESULTS_FILE: the task's name, role, action, status (ok,
 changed, skipped, failed) and, for apocrathia.mlflow.k8s_objects, each object's ref, kind,
-action and operation. Never a value: no live objects, diffs or lookups (they may hold Secrets).
+action and operation; for apocrathia.mlflow.helm_release, its action and the helm subcommands run. Never a value: no live objects, diffs or lookups (they may hold Secrets).
 Enabled by tests/support/ansible_run.py; not part of the collection.
 """
 
@@ -63,6 +63,12 @@ class CallbackModule(CallbackBase):
         ]
         if lookups:
             entry["lookups"] = lookups
+        if isinstance(outcome.get("commands"), list) and "action" in outcome:
+            # apocrathia.mlflow.helm_release: what it decided and which helm commands it ran
+            entry["helm"] = {
+                "action": outcome.get("action"),
+                "commands": [c[1] for c in outcome["commands"] if isinstance(c, list) and len(c) > 1],
+            }
         with open(self._path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
 

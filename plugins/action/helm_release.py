@@ -29,7 +29,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli
 
 try:
-    from ansible_collections.apocrathia.mlflow.plugins.filter.helm_release import helm_release as read_release
     from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_checks import mlflow_values_problems
     from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 
@@ -132,8 +131,8 @@ class ActionModule(ActionBase):
                 return result
 
         current = None
-        if args["release_secrets"] is not None:
-            current = read_release(_plain(args["release_secrets"]))
+        if args["release"] is not None:
+            current = _plain(args["release"])
         chart = helm_cli.chart_name_version(args["chart_ref"], args["chart_version"])
         if current is not None and helm_cli.is_unchanged(current, chart, values):
             result.update(changed=bool(result.get("changed")), action="unchanged", status=current)

@@ -14,20 +14,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import (
-    decode_release as _decode,
+    release_status,
 )
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import (
-    revision as _revision,
-)
-
-
-def decode_release(secret):
-    """The release JSON stored in one Helm release Secret."""
-    try:
-        return _decode(secret)
-    except (KeyError, ValueError, OSError) as e:
-        name = (secret.get("metadata") or {}).get("name")
-        raise AnsibleFilterError("Secret {0} is not a readable Helm release: {1}".format(name, e)) from e
 
 
 def helm_release(secrets):
@@ -35,24 +23,10 @@ def helm_release(secrets):
 
     ``secrets``: the release's Secrets (label selector ``owner=helm,name=<release>``).
     """
-    secrets = [
-        s for s in secrets or [] if isinstance(s, dict) and s.get("type", "helm.sh/release.v1") == "helm.sh/release.v1"
-    ]
-    if not secrets:
-        return {}
-    release = decode_release(max(secrets, key=_revision))
-    metadata = (release.get("chart") or {}).get("metadata") or {}
-    info = release.get("info") or {}
-    return {
-        "name": release.get("name"),
-        "namespace": release.get("namespace"),
-        "revision": str(release.get("version")),
-        "status": info.get("status"),
-        "updated": info.get("last_deployed"),
-        "chart": "{0}-{1}".format(metadata.get("name"), metadata.get("version")),
-        "app_version": metadata.get("appVersion"),
-        "values": release.get("config") or {},
-    }
+    try:
+        return release_status(secrets)
+    except ValueError as e:
+        raise AnsibleFilterError(str(e)) from e
 
 
 class FilterModule(object):

@@ -301,7 +301,7 @@ def argument_spec():
                 pvc_access_modes=dict(type="list", elements="str", default=["ReadWriteOnce"]),
             ),
         ),
-        release_secrets=dict(type="list", elements="dict", no_log=True),
+        release=dict(type="dict"),
         validate=dict(type="bool", default=True),
         validate_only=dict(type="bool", default=False),
         wait=dict(type="bool", default=False),

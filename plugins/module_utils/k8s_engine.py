@@ -34,6 +34,7 @@ import copy
 import hashlib
 import json
 
+from ansible_collections.apocrathia.mlflow.plugins.module_utils.helm_release import release_status
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client import (
     ApiError,
     K8sError,
@@ -319,7 +320,12 @@ class Engine:
         )
         if entry.get("digest"):
             answer["digest"] = data_digest(objects[0]) if objects else ""
-        if entry.get("digest") or entry.get("metadata_only"):
+        if entry.get("helm_release"):
+            try:
+                answer["release"] = release_status(objects)
+            except ValueError as e:
+                raise K8sError(str(e)) from e
+        if entry.get("digest") or entry.get("metadata_only") or entry.get("helm_release"):
             objects = [{key: obj.get(key) for key in ("apiVersion", "kind", "metadata")} for obj in objects]
         answer["resources"] = objects
         return answer

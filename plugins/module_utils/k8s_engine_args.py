@@ -42,6 +42,7 @@ def argument_spec():
                 label_selector=dict(type="str"),
                 digest=dict(type="bool", default=False),
                 metadata_only=dict(type="bool", default=False),
+                helm_release=dict(type="bool", default=False),
             ),
         ),
         namespace=dict(type="str"),

@@ -23,7 +23,7 @@ author:
 description:
   - Merges O(values_overrides) recursively over O(values), in order (as C(combine(recursive=True)) does
     - dicts merge key by key, lists are replaced), and checks the result with O(values_checks).
-  - Decides from O(release_secrets) whether the release already runs this chart with exactly these
+  - Decides from O(release) whether the release already runs this chart with exactly these
     values (deployed, same C(<chart>-<version>), same values). Then it runs nothing and reports
     RV(action=unchanged).
   - Otherwise, with O(validate), renders the chart with the values (C(helm
@@ -116,14 +116,13 @@ options:
         type: list
         elements: str
         default: [ReadWriteOnce]
-  release_secrets:
+  release:
     description:
-      - Helm's release Secrets of O(name) (label selector C(owner=helm,name=<name>), as
-        M(apocrathia.mlflow.k8s_objects) reads them); the newest revision is the release. They hold
-        the rendered manifests, so the option is C(no_log).
+      - The release as it runs, as M(apocrathia.mlflow.k8s_objects) reads it with
+        O(apocrathia.mlflow.k8s_objects#module:lookups[].helm_release) (RV(apocrathia.mlflow.k8s_objects#module:lookups[].release))
+        or the P(apocrathia.mlflow.helm_release#filter) filter decodes it; V({}) when it is not installed.
       - Without it the release is not compared, so it is always upgraded.
-    type: list
-    elements: dict
+    type: dict
   validate:
     description:
       - Render the chart with the values (C(helm template)) before an install or upgrade (or, with
@@ -195,6 +194,7 @@ EXAMPLES = r"""
         kind: Secret
         namespace: mlflow
         label_selector: owner=helm,name=mlflow
+        helm_release: true
   register: found
 
 - name: Install or upgrade MLflow
@@ -207,7 +207,7 @@ EXAMPLES = r"""
     values: "{{ lookup('ansible.builtin.template', 'values.yml.j2') | from_yaml }}"
     values_overrides:
       - "{{ mlflow_helm_values_extra }}"
-    release_secrets: "{{ found.found.release.resources }}"
+    release: "{{ found.found.release.release }}"
     wait: true
     timeout: 600s
     atomic: true

@@ -114,6 +114,15 @@ options:
         description: Return only C(apiVersion), C(kind) and C(metadata) of the objects.
         type: bool
         default: false
+      helm_release:
+        description:
+          - The objects are a Helm release's Secrets (label selector C(owner=helm,name=<release>)):
+            return RV(lookups[].release), the newest revision's status, chart and values, and the
+            Secrets without their data.
+          - The records also hold the rendered manifests and hooks, with whatever the chart
+            generates (Secrets included); this way none of it reaches the task's result.
+        type: bool
+        default: false
   namespace:
     description: A namespace to create first when it is missing (with O(namespace_labels)).
     type: str
@@ -159,8 +168,9 @@ requirements:
   - "kubernetes >= 24.2.0 on the controller"
 
 notes:
-  - Returns the live objects of O(lookups), Secrets included (unless O(lookups[].digest) or
-    O(lookups[].metadata_only)), so use C(no_log) on tasks that read or write Secrets.
+  - Returns the live objects of O(lookups), Secrets included (unless O(lookups[].digest),
+    O(lookups[].metadata_only) or O(lookups[].helm_release)), so use C(no_log) on tasks that read or
+    write Secrets.
   - Fields a manifest leaves out are not compared, so a field removed from a manifest is not
     reported; a merge patch would not remove it either.
 
@@ -285,6 +295,13 @@ lookups:
       description: sha256 of the first object's C(data) as sorted JSON, empty when none (O(lookups[].digest) only).
       type: str
       returned: when O(lookups[].digest=true)
+    release:
+      description:
+        - The newest revision of the release, as the P(apocrathia.mlflow.helm_release#filter) filter
+          reads it - C(name), C(namespace), C(revision), C(status), C(updated), C(chart), C(app_version)
+          and C(values); empty when there is no release (O(lookups[].helm_release) only).
+      type: dict
+      returned: when O(lookups[].helm_release=true)
     resources:
       description: The objects found, without C(metadata.managedFields).
       type: list

@@ -49,6 +49,7 @@ PLAYBOOK = """
         kind: Secret
         namespace: mlflow
         label_selector: owner=helm,name=mlflow
+        helm_release: true
   tasks:
     - name: Install
       apocrathia.mlflow.helm_release: *release
@@ -62,7 +63,7 @@ PLAYBOOK = """
     - name: Run again with the same values
       apocrathia.mlflow.helm_release:
         <<: *release
-        release_secrets: "{{ read.found.release.resources }}"
+        release: "{{ read.found.release.release }}"
       register: again
 
     - name: Keep the chart repository (the release from it is the same chart and values)
@@ -72,7 +73,7 @@ PLAYBOOK = """
         chart_version: 1.11.5
         chart_repo_url: "{{ repo_url }}"
         chart_repo_name: local-charts
-        release_secrets: "{{ read.found.release.resources }}"
+        release: "{{ read.found.release.release }}"
       register: repo_added
 
     - name: Keep the chart repository again
@@ -83,14 +84,14 @@ PLAYBOOK = """
         chart_repo_url: "{{ repo_url }}"
         chart_repo_name: local-charts
         values_overrides: [{extraArgs: {workers: "3"}}]
-        release_secrets: "{{ read.found.release.resources }}"
+        release: "{{ read.found.release.release }}"
       register: repo_upgrade
 
     - name: Plan an upgrade in check mode
       apocrathia.mlflow.helm_release:
         <<: *release
         values_overrides: [{extraArgs: {workers: "3"}}]
-        release_secrets: "{{ read.found.release.resources }}"
+        release: "{{ read.found.release.release }}"
       check_mode: true
       diff: true
       register: planned
@@ -100,7 +101,7 @@ PLAYBOOK = """
         <<: *release
         values_overrides: [{service: {port: eighty}}]
         values_description: The test values
-        release_secrets: "{{ read.found.release.resources }}"
+        release: "{{ read.found.release.release }}"
         validate_only: true
       register: refused
       ignore_errors: true
@@ -115,7 +116,7 @@ PLAYBOOK = """
         <<: *release
         validate: false
         values_overrides: [{serviceMonitor: {interval: every minute}}]
-        release_secrets: "{{ read_again.found.release.resources }}"
+        release: "{{ read_again.found.release.release }}"
       register: failed_upgrade
       ignore_errors: true
 

@@ -7,7 +7,10 @@ writes nothing, returns one structured result per object, and retries transient 
 inside, but never a 403 or 422.
 """
 
+import base64
 import copy
+import gzip
+import json
 
 import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
@@ -190,6 +193,55 @@ def test_lookups_answer_by_key_with_a_digest_instead_of_secret_data(kube_emulato
     assert sorted(sc["metadata"]["name"] for sc in found["classes"]["resources"]) == ["longhorn", "standard"]
     assert (found["gone"]["api_found"], found["gone"]["exists"]) == (True, False)
     assert [entry["key"] for entry in out["lookups"]] == ["secret", "monitor", "classes", "gone"]
+
+
+def _release_secret(revision, status, manifest):
+    """A Helm release Secret as helm's storage driver writes it (JSON, gzipped, base64; module_utils/helm_release.py)."""
+    record = {
+        "name": "mlflow",
+        "namespace": NS,
+        "version": revision,
+        "info": {"status": status, "last_deployed": "2026-12-01T00:00:00Z"},
+        "chart": {"metadata": {"name": "mlflow", "version": "1.11.5", "appVersion": "3.15.1"}},
+        "config": {"replicaCount": 1},
+        "manifest": manifest,
+        "hooks": [{"manifest": manifest}],
+    }
+    encoded = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.mlflow.v{revision}",
+            "namespace": NS,
+            "labels": {"owner": "helm", "name": "mlflow", "version": str(revision), "status": status},
+        },
+        "data": {"release": base64.b64encode(encoded.encode()).decode()},
+    }
+
+
+def test_helm_release_lookups_answer_the_newest_release_without_its_manifests(kube_emulator):
+    emu = kube_emulator
+    generated = "flask-key-" + "f00d" * 8
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    for revision, status in ((1, "superseded"), (2, "deployed")):
+        emu.create(_release_secret(revision, status, f"data:\n  KEY: {generated}\n"))
+    lookup = {"api_version": "v1", "kind": "Secret", "namespace": NS, "label_selector": "owner=helm,name=mlflow"}
+    out = engine(emu).run(
+        lookups=[
+            dict(lookup, key="release", helm_release=True),
+            dict(lookup, key="none", label_selector="owner=helm,name=other", helm_release=True),
+        ]
+    )
+    release = out["found"]["release"]["release"]
+    assert (release["revision"], release["status"], release["chart"]) == ("2", "deployed", "mlflow-1.11.5")
+    assert release["values"] == {"replicaCount": 1}
+    assert out["found"]["none"]["release"] == {}
+    assert [sorted(s) for s in out["found"]["release"]["resources"]] == [["apiVersion", "kind", "metadata"]] * 2
+    assert generated not in json.dumps(out)
+    raw = json.dumps(engine(emu).run(lookups=[dict(lookup, key="raw")]))
+    assert "sh.helm.release.v1.mlflow.v2" in raw and "data" in raw  # without the option: the Secrets as they are
 
 
 def test_unserved_kinds_fail_or_are_skipped(kube_emulator_factory):

@@ -104,6 +104,24 @@ def test_no_secret_value_in_any_output(converged_site):
         assert_no_secrets(run.output, converged_site.secret_values)
 
 
+def test_no_helm_release_record_nor_chart_made_secret_in_any_output(converged_site):
+    """Helm's release records hold the rendered manifests, hooks included: the chart's Flask server
+    key is in them. The roles read the records, but only what they decode from them may be shown."""
+    flask = get(converged_site, "v1", "Secret", "mlflow-flask-server-secret-key")
+    flask_key = base64.b64decode(flask["data"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]).decode()
+    records = [
+        s["data"]["release"]
+        for s in converged_site.emulator.list("v1", "Secret", NS)
+        if s["metadata"].get("labels", {}).get("owner") == "helm"
+    ]
+    assert records and flask_key
+    for run in converged_site.runs.values():
+        assert "-vvv" in run.command
+        assert_no_secrets(run.output, [flask_key, flask["data"]["MLFLOW_FLASK_SERVER_SECRET_KEY"], *records])
+        # Not even a part of a record (the output may fold long strings).
+        assert_no_secrets(run.output, [record[i : i + 64] for record in records for i in (0, 512, 4096)])
+
+
 def test_summary_says_how_to_reach_mlflow(converged_site):
     out = converged_site.runs["converge"].output
     assert f"MLFLOW_TRACKING_URI=https://{HOST}" in out

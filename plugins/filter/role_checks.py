@@ -97,8 +97,9 @@ def mlflow_secrets_problems(s):
         [
             (
                 not _match(s.get("mlflow_secrets_namespace"), DNS_LABEL),
-                "mlflow_secrets_namespace must be a DNS label (lower-case letters, digits and '-'); "
-                "got '{0}'.".format(s.get("mlflow_secrets_namespace")),
+                "mlflow_secrets_namespace must be a DNS label (lower-case letters, digits and '-'); got '{0}'.".format(
+                    s.get("mlflow_secrets_namespace")
+                ),
             ),
             (
                 not _match(s.get("mlflow_secrets_name"), DNS_SUBDOMAIN),
@@ -227,7 +228,7 @@ def cnpg_cluster_problems(s):
             (
                 method != "none" and len(str(s.get("cnpg_cluster_backup_schedule") or "").split()) != 6,
                 "cnpg_cluster_backup_schedule must be a six-field cron expression with seconds first, e.g. "
-                '"0 0 3 * * *"; got \'{0}\'.'.format(s.get("cnpg_cluster_backup_schedule")),
+                "\"0 0 3 * * *\"; got '{0}'.".format(s.get("cnpg_cluster_backup_schedule")),
             ),
             (
                 method == "volume_snapshot" and _empty(s.get("cnpg_cluster_backup_volume_snapshot_class")),

@@ -5,8 +5,9 @@
 
 """The preflight checks of the roles' variables, one message per problem naming its variable.
 
-Each role's preflight passes its settings as one mapping (variable name -> value) and fails
-with the list this returns, so a preflight is one task instead of a Jinja list of checks:
+The action plugin apocrathia.mlflow.preflight_checks reads the variables of ``VARIABLES[role]``
+(templated, by name) and fails with the list of problems these functions return, so a role's
+preflight is one task instead of a Jinja list of checks:
 
 - mlflow_secrets_problems: the mlflow_secrets variables (the password and the 1Password token are
   checked apart, in no_log tasks);
@@ -26,8 +27,11 @@ __metaclass__ = type
 
 import re
 
-# The storage class rule is mlflow_helm's too: one copy, in mlflow_checks.
+# The storage class rule is mlflow_helm's too, and the outpost's object name the roles' and the
+# playbooks': one copy of each, in the filters.
+from ansible.errors import AnsibleFilterError
 from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_checks import storage_class_problem
+from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_names import authentik_outpost_object_name
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
@@ -414,7 +418,10 @@ def authentik_proxy_problems(s):
     labels = s.get("authentik_proxy_configmap_labels") or {}
     launch_url = s.get("authentik_proxy_application_launch_url") or ""
     template = str(s.get("authentik_proxy_object_naming_template") or "")
-    object_name = s.get("_authentik_proxy_outpost_object_name")
+    try:
+        object_name = authentik_outpost_object_name(s.get("authentik_proxy_outpost_name"), template)
+    except AnsibleFilterError:  # an empty or non-text name or template: refused below as not a valid name
+        object_name = "{0}".format(template)
     wait = _bool(s.get("authentik_proxy_wait"))
     return _problems(
         [
@@ -514,11 +521,45 @@ def authentik_proxy_problems(s):
     )
 
 
-class FilterModule(object):
-    def filters(self):
-        return {
-            "mlflow_secrets_problems": mlflow_secrets_problems,
-            "cnpg_cluster_problems": cnpg_cluster_problems,
-            "cnpg_cluster_live_problems": cnpg_cluster_live_problems,
-            "authentik_proxy_problems": authentik_proxy_problems,
-        }
+# The variables each role's checks read (all of them options of the role's argument_specs).
+VARIABLES = {
+    "mlflow_secrets": (
+        "mlflow_secrets_source",
+        "mlflow_secrets_namespace",
+        "mlflow_secrets_name",
+        "mlflow_secrets_onepassword_vault",
+        "mlflow_secrets_onepassword_item",
+        "mlflow_secrets_onepassword_username_field",
+        "mlflow_secrets_onepassword_password_field",
+        "mlflow_secrets_operator_item_path",
+        "mlflow_secrets_operator_timeout",
+        "mlflow_secrets_expected_username",
+        "mlflow_secrets_username",
+        "mlflow_secrets_password_length",
+    ),
+    "cnpg_cluster": tuple(
+        "cnpg_cluster_" + name
+        for name in (
+            "name namespace image_name instances storage_class storage_size postgresql_parameters affinity "
+            "database owner secret_name wait_timeout allow_major_upgrade allow_storage_shrink "
+            "network_policy_enabled network_policy_client_labels operator_namespace operator_pod_labels "
+            "network_policy_monitoring_namespace backup_method backup_schedule backup_volume_snapshot_class "
+            "backup_barman_destination_path backup_barman_endpoint_url backup_barman_secret_name "
+            "backup_onepassword_vault backup_onepassword_item backup_onepassword_access_key_id_field "
+            "backup_onepassword_secret_access_key_field"
+        ).split()
+    ),
+    "authentik_proxy": tuple(
+        "authentik_proxy_" + name
+        for name in (
+            "external_host authentik_host internal_host application_launch_url namespace kubernetes_namespace "
+            "configmap_name configmap_key configmap_labels application_slug object_naming_template outpost_name "
+            "wait httproute_parent_refs wait_timeout wait_delay"
+        ).split()
+    ),
+}
+CHECKS = {
+    "mlflow_secrets": mlflow_secrets_problems,
+    "cnpg_cluster": cnpg_cluster_problems,
+    "authentik_proxy": authentik_proxy_problems,
+}

@@ -1,19 +1,25 @@
-"""The roles' preflight rules (plugins/filter/role_checks.py): the defaults pass, and each bad
-value gets one message naming its variable and the value found, the text the roles printed
-when these checks were Jinja (tests/integration assert the same text end to end)."""
+"""The roles' preflight rules (plugins/plugin_utils/role_checks.py, run by the action plugin
+apocrathia.mlflow.preflight_checks): the defaults pass, and each bad value gets one message
+naming its variable and the value found, the text the roles printed when these checks were
+Jinja (tests/integration assert the same text end to end)."""
 
 import copy
+from pathlib import Path
 
 import pytest
-from ansible_collections.apocrathia.mlflow.plugins.filter.role_checks import FilterModule
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible_collections.apocrathia.mlflow.plugins.action.preflight_checks import run_checks
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils import role_checks
 
-FILTERS = FilterModule().filters()
-secrets_problems = FILTERS["mlflow_secrets_problems"]
-cnpg_problems = FILTERS["cnpg_cluster_problems"]
-live_problems = FILTERS["cnpg_cluster_live_problems"]
-authentik_problems = FILTERS["authentik_proxy_problems"]
+ROLES = Path(__file__).resolve().parents[4] / "roles"
 
-# The roles' defaults, as vars/main.yml's _<role>_settings templates them (names resolved).
+secrets_problems = role_checks.mlflow_secrets_problems
+cnpg_problems = role_checks.cnpg_cluster_problems
+live_problems = role_checks.cnpg_cluster_live_problems
+authentik_problems = role_checks.authentik_proxy_problems
+
+# The roles' defaults, templated (as the action plugin passes them).
 SECRETS = {
     "mlflow_secrets_source": "provided",
     "mlflow_secrets_namespace": "mlflow",
@@ -76,7 +82,6 @@ AUTHENTIK = {
     "authentik_proxy_httproute_parent_refs": [{"name": "main-gateway", "namespace": "cilium-system"}],
     "authentik_proxy_wait_timeout": 300,
     "authentik_proxy_wait_delay": 5,
-    "_authentik_proxy_outpost_object_name": "ak-outpost-mlflow-outpost",
 }
 
 
@@ -395,9 +400,9 @@ def test_authentik_reports_every_problem_once():
             "authentik_proxy_application_slug may only hold letters, digits, '-' and '_' (got 'ml flow').",
         ),
         (
-            {"_authentik_proxy_outpost_object_name": "ak-outpost-MLflow"},
-            "authentik_proxy_object_naming_template and authentik_proxy_outpost_name give 'ak-outpost-MLflow', "
-            "which is not a valid Kubernetes object name.",
+            {"authentik_proxy_object_naming_template": "ak_outpost-%(name)s"},
+            "authentik_proxy_object_naming_template and authentik_proxy_outpost_name give "
+            "'ak_outpost-mlflow-outpost', which is not a valid Kubernetes object name.",
         ),
     ],
 )
@@ -410,7 +415,41 @@ def test_authentik_naming_template():
     assert authentik_problems(no_name) == [
         "authentik_proxy_object_naming_template must contain %(name)s, the outpost name (got 'outpost')."
     ]
+    # %(uuid)s is only known once authentik created the outpost: not a name to wait for.
     uuid = changed(AUTHENTIK, authentik_proxy_object_naming_template="ak-%(name)s-%(uuid)s")
-    assert authentik_problems(uuid) == []
-    (message,) = authentik_problems(changed(uuid, authentik_proxy_wait=True))
-    assert message.startswith("authentik_proxy_wait needs the outpost's object names")
+    assert authentik_problems(uuid) == [
+        "authentik_proxy_object_naming_template and authentik_proxy_outpost_name give "
+        "'ak-mlflow-outpost-%(uuid)s', which is not a valid Kubernetes object name."
+    ]
+    waiting = authentik_problems(changed(uuid, authentik_proxy_wait=True))
+    assert len(waiting) == 2 and waiting[1].startswith("authentik_proxy_wait needs the outpost's object names")
+
+
+# --- what the action plugin reads and runs ----------------------------------------------------
+@pytest.mark.parametrize("role", sorted(role_checks.VARIABLES))
+def test_every_variable_read_is_an_option_of_the_role(role):
+    """A misspelt name would be read as missing and pass silently: each one must be documented."""
+    specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    options = specs["preflight"]["options"]
+    assert [name for name in role_checks.VARIABLES[role] if name not in options] == []
+    # Credentials are never read by these checks (no_log tasks check them).
+    assert [name for name in role_checks.VARIABLES[role] if options[name].get("no_log")] == []
+    assert "mlflow_secrets_password" not in role_checks.VARIABLES[role]
+
+
+def test_the_unit_test_settings_are_what_the_action_reads():
+    assert sorted(SECRETS) == sorted(role_checks.VARIABLES["mlflow_secrets"])
+    assert sorted(CNPG) == sorted(role_checks.VARIABLES["cnpg_cluster"])
+    assert sorted(AUTHENTIK) == sorted(role_checks.VARIABLES["authentik_proxy"])
+
+
+def test_run_checks_picks_the_variable_or_the_cluster_checks():
+    assert run_checks("cnpg_cluster", changed(CNPG, cnpg_cluster_instances=0)) == (
+        ["cnpg_cluster_instances must be at least 1; got 0."],
+        [],
+    )
+    allowed = changed(CNPG, cnpg_cluster_storage_size="10Gi", cnpg_cluster_allow_storage_shrink=True)
+    problems, notices = run_checks("cnpg_cluster", allowed, found(running()))
+    assert problems == [] and len(notices) == 1
+    with pytest.raises(AnsibleActionFail, match="only read by the cnpg_cluster checks"):
+        run_checks("authentik_proxy", AUTHENTIK, found())

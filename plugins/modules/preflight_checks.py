@@ -56,6 +56,7 @@ attributes:
     description: It changes nothing, in check mode or not.
   diff_mode:
     support: none
+    description: It has nothing to diff.
 
 requirements:
   - "python >= 3.9 on the controller"

@@ -123,6 +123,34 @@ def test_preflight_entry_point_matches_main(role):
     )
 
 
+@pytest.mark.parametrize("role", PUBLIC_ROLES)
+def test_deploy_entry_point_matches_main(role):
+    """A role's deploy entry point (its changes without the preflight) takes the same options."""
+    specs = _specs(role)
+    if (ROLES_DIR / role / "tasks" / "deploy.yml").exists():
+        assert specs.get("deploy", {}).get("options") == specs["main"].get("options"), (
+            f"{role}: the deploy entry point must document the same options as main"
+        )
+
+
+def test_site_validates_each_role_once_before_any_change():
+    """site.yml skips the argument validation of a role (rolespec_validate: false) only after it
+    ran that role's preflight entry point, which validates the same options."""
+    play = yaml.safe_load((REPO_ROOT / "playbooks" / "site.yml").read_text())[0]
+    validated = []
+    for task in play["tasks"]:
+        spec = task.get("ansible.builtin.import_role") or task.get("ansible.builtin.include_role")
+        if not spec:
+            continue
+        role = spec["name"].split(".")[-1]
+        if spec.get("tasks_from") == "preflight":
+            assert spec.get("rolespec_validate", True), f"site.yml must validate {role}'s preflight"
+            validated.append(role)
+        elif spec.get("rolespec_validate", True) is False:
+            assert role in validated, f"site.yml skips {role}'s validation before its preflight ran"
+    assert sorted(validated) == sorted(PUBLIC_ROLES), "site.yml runs every role's preflight"
+
+
 def test_detects_drift(tmp_path, monkeypatch):
     """The checks above fail on a drifted role (so a passing run means something)."""
     role = tmp_path / "roles" / "drifted"

@@ -19,11 +19,15 @@ from ansible_collections.apocrathia.mlflow.plugins.plugin_utils import role_chec
 
 
 def run_checks(role, settings, found=None):
-    """``(problems, notices)`` of ``role``'s checks on ``settings`` (and on ``found``, for cnpg_cluster)."""
+    """``(problems, notices)`` of ``role``'s checks on ``settings`` (or, given ``found``, on what the cluster has)."""
     if found is not None:
-        if role != "cnpg_cluster":
-            raise AnsibleActionFail("found is only read by the cnpg_cluster checks, not by {0}'s.".format(role))
-        result = role_checks.cnpg_cluster_live_problems(found, settings)
+        if role not in role_checks.LIVE_CHECKS:
+            raise AnsibleActionFail(
+                "found is only read by the checks of {0}, not by {1}'s.".format(
+                    " and ".join(sorted(role_checks.LIVE_CHECKS)), role
+                )
+            )
+        result = role_checks.LIVE_CHECKS[role](found, settings)
         return result["problems"], result["notices"]
     return role_checks.CHECKS[role](settings), []
 

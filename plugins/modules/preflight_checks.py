@@ -39,12 +39,16 @@ options:
     description: The role whose variables are checked.
     type: str
     required: true
-    choices: [mlflow_secrets, cnpg_cluster, authentik_proxy]
+    choices: [mlflow_secrets, cnpg_cluster, mlflow_helm, authentik_proxy]
   found:
     description:
-      - For C(cnpg_cluster) only - the RV(apocrathia.mlflow.k8s_objects#module:found) of the read of
-        the C(Cluster) (key C(cluster)), the storage classes (C(storage_classes)) and, with volume
-        snapshot backups, the C(VolumeSnapshotClass) (C(snapshot_class)).
+      - Check what the cluster has instead of the variables - the
+        RV(apocrathia.mlflow.k8s_objects#module:found) of the role's preflight read.
+      - For C(cnpg_cluster) - the C(Cluster) (key C(cluster)), the storage classes
+        (C(storage_classes)) and, with volume snapshot backups, the C(VolumeSnapshotClass)
+        (C(snapshot_class)).
+      - For C(mlflow_helm) - the storage classes (C(storage_classes)), the ServiceMonitor API
+        (C(service_monitor)) and the ServiceMonitor's namespace (C(service_monitor_namespace)).
     type: dict
 
 attributes:

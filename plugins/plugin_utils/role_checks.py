@@ -15,6 +15,10 @@ preflight is one task instead of a Jinja list of checks:
 - cnpg_cluster_live_problems: what the cluster has (the CloudNativePG CRD, the storage class, the
   VolumeSnapshotClass) and the changes to a running Cluster that cannot be undone (a PostgreSQL
   major version change, a smaller volume), with the notice an allowed smaller volume gets;
+- mlflow_helm_problems: the mlflow_helm variables (the final Helm values are checked by
+  apocrathia.mlflow.helm_release);
+- mlflow_helm_live_problems: what the cluster has (the artifact volume's storage class, the
+  ServiceMonitor's namespace);
 - authentik_proxy_problems: the authentik_proxy variables.
 
 Jinja's ``int``, ``bool`` and ``match`` semantics are kept (``_int``, ``_bool``, ``_match``), so a
@@ -25,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 # The storage class rule is mlflow_helm's too, and the outpost's object name the roles' and the
@@ -38,6 +43,8 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 URL = r"^https?://[^/?#\s]+(/[^?#\s]*)?$"
 SLUG = r"^[-a-zA-Z0-9_]+$"
+HOST_NAME = r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+HTTP_URL_START = r"https?://"
 PARENT_REF_KEYS = ("group", "kind", "namespace", "name", "sectionName", "port")
 QUANTITY_UNITS = {
     "": 1,
@@ -522,6 +529,160 @@ def authentik_proxy_problems(s):
 
 
 # The variables each role's checks read (all of them options of the role's argument_specs).
+def mlflow_helm_problems(s):
+    """Problems with the mlflow_helm variables ``s`` (name -> value), with what the role's vars
+    derive from them: ``_mlflow_helm_chart_is_local``, ``_mlflow_helm_chart_is_repo``,
+    ``_mlflow_helm_artifacts_fields`` (Secret key -> 1Password field, after the store's default) and
+    ``_mlflow_helm_network_policy_namespaces``."""
+    problems = []
+    store = s["mlflow_helm_artifacts_store"]
+    object_store = store != "pvc"
+    chart_ref = s["mlflow_helm_chart_ref"]
+    chart_is_local = _bool(s["_mlflow_helm_chart_is_local"])
+    chart_is_repo = _bool(s["_mlflow_helm_chart_is_repo"])
+
+    def check(failed, message):
+        if failed:
+            problems.append(message)
+
+    check(
+        not _match(s["mlflow_helm_external_host"], HOST_NAME),
+        "mlflow_helm_external_host must be the host name MLflow is reached at through the proxy, without scheme or "
+        "path (e.g. mlflow.example.com); got '{0}'.".format(s["mlflow_helm_external_host"]),
+    )
+    for name in ("mlflow_helm_release_name", "mlflow_helm_namespace"):
+        check(
+            not _match(s[name], DNS_LABEL),
+            "{0} must be a DNS label (lower-case letters, digits and '-'); got '{1}'.".format(name, s[name]),
+        )
+    check(
+        not _match(s["mlflow_helm_artifacts_pvc_name"], DNS_LABEL),
+        "mlflow_helm_artifacts_pvc_name must be a DNS label; got '{0}'.".format(s["mlflow_helm_artifacts_pvc_name"]),
+    )
+    check(
+        _empty(s["mlflow_helm_db_secret_name"]),
+        "mlflow_helm_db_secret_name must name the database credentials Secret; it is empty.",
+    )
+    check(_empty(s["mlflow_helm_db_host"]), "mlflow_helm_db_host must be the PostgreSQL host; it is empty.")
+    check(
+        chart_is_local and not os.path.exists(chart_ref),
+        "mlflow_helm_chart_ref '{0}' looks like a local chart, but there is no such directory or file.".format(
+            chart_ref
+        ),
+    )
+    check(
+        not chart_is_local and len(str(s["mlflow_helm_chart_version"])) == 0,
+        "mlflow_helm_chart_version must be set for the repository or OCI chart '{0}'; it is empty.".format(chart_ref),
+    )
+    parts = chart_ref.split("/")
+    check(
+        chart_is_repo and not (len(parts) == 2 and parts[0] == s["mlflow_helm_chart_repo_name"]),
+        "mlflow_helm_chart_ref must be <repo>/<chart> with <repo> equal to mlflow_helm_chart_repo_name ('{0}'), an "
+        "oci:// reference or a local chart; got '{1}'.".format(s["mlflow_helm_chart_repo_name"], chart_ref),
+    )
+    check(
+        chart_is_repo and not _match(s["mlflow_helm_chart_repo_url"], HTTP_URL_START),
+        "mlflow_helm_chart_repo_url must be an http(s) URL; got '{0}'.".format(s["mlflow_helm_chart_repo_url"]),
+    )
+    probe = s["mlflow_helm_liveness_probe"] or {}
+    budget = _int(probe.get("initialDelaySeconds", 0)) + _int(probe.get("periodSeconds", 10)) * _int(
+        probe.get("failureThreshold", 3)
+    )
+    check(
+        budget < 60,
+        "mlflow_helm_liveness_probe gives the server {0} s to start (initialDelaySeconds + periodSeconds x "
+        "failureThreshold); it needs at least 60 (MLflow takes 10-30 s, more on a busy node).".format(budget),
+    )
+    check(
+        object_store and _empty(s["mlflow_helm_artifacts_bucket"]),
+        "mlflow_helm_artifacts_bucket must name the bucket or container with mlflow_helm_artifacts_store '{0}'; it "
+        "is empty.".format(store),
+    )
+    check(
+        store == "azure_blob" and _empty(s["mlflow_helm_artifacts_azure_storage_account"]),
+        "mlflow_helm_artifacts_azure_storage_account must be set with mlflow_helm_artifacts_store 'azure_blob'; it "
+        "is empty.",
+    )
+    endpoint = s["mlflow_helm_artifacts_s3_endpoint_url"]
+    check(
+        object_store and not _empty(endpoint) and not _match(endpoint, HTTP_URL_START),
+        "mlflow_helm_artifacts_s3_endpoint_url must be an http(s) URL; got '{0}'.".format(endpoint),
+    )
+    secret = s["mlflow_helm_artifacts_secret_name"]
+    check(
+        object_store and not _match(secret, DNS_LABEL),
+        "mlflow_helm_artifacts_secret_name must be a DNS label; got '{0}'.".format(secret),
+    )
+    check(
+        object_store and secret == s["mlflow_helm_db_secret_name"],
+        "mlflow_helm_artifacts_secret_name '{0}' is the database Secret's name (mlflow_helm_db_secret_name): "
+        "choose another.".format(secret),
+    )
+    check(
+        object_store and _empty(s["mlflow_helm_artifacts_onepassword_vault"]),
+        "mlflow_helm_artifacts_onepassword_vault must name the 1Password vault of the object storage credentials; "
+        "it is empty.",
+    )
+    check(
+        object_store and _empty(s["mlflow_helm_artifacts_onepassword_item"]),
+        "mlflow_helm_artifacts_onepassword_item must name the 1Password item of the object storage credentials; "
+        "it is empty.",
+    )
+    check(
+        object_store and _empty(s["_mlflow_helm_artifacts_fields"]),
+        "mlflow_helm_artifacts_onepassword_fields must map Secret keys to 1Password fields; it is empty.",
+    )
+    pdb = s["mlflow_helm_pdb_min_available"]
+    replicas = s["mlflow_helm_replicas"]
+    check(_int(pdb) < 1, "mlflow_helm_pdb_min_available must be at least 1; got {0}.".format(pdb))
+    check(
+        _int(replicas) > 1 and _int(pdb) >= _int(replicas),
+        "mlflow_helm_pdb_min_available ({0}) must be lower than mlflow_helm_replicas ({1}), or no node could ever "
+        "be drained.".format(pdb, replicas),
+    )
+    bad = [n for n in s["_mlflow_helm_network_policy_namespaces"] or [] if not _match(n, DNS_LABEL)]
+    check(
+        _bool(s["mlflow_helm_network_policy_enabled"]) and len(bad) > 0,
+        "The namespaces MLflow accepts traffic from (mlflow_helm_network_policy_proxy_namespace, "
+        "mlflow_helm_network_policy_monitoring_namespace, mlflow_helm_network_policy_extra_namespaces) must be DNS "
+        "labels; these are not: {0}.".format(", ".join(str(n) for n in bad)),
+    )
+    return problems
+
+
+def mlflow_helm_live_problems(found, s):
+    """What the cluster lacks for mlflow_helm: the artifact volume's storage class and the
+    ServiceMonitor's namespace.
+
+    ``found`` is the ``found`` of the preflight's k8s_objects read (keys ``storage_classes``,
+    ``service_monitor`` and ``service_monitor_namespace``); ``s`` the mlflow_helm variables.
+    Returns ``{'problems': [...], 'notices': []}``.
+    """
+    found = found or {}
+    problems = []
+    if s.get("mlflow_helm_artifacts_store") == "pvc":
+        storage_class = storage_class_problem(
+            (found.get("storage_classes") or {}).get("resources") or [],
+            s.get("mlflow_helm_artifacts_pvc_storage_class"),
+            "mlflow_helm_artifacts_pvc_storage_class",
+        )
+        if storage_class:
+            problems.append(storage_class)
+    monitor_api = (found.get("service_monitor") or {}).get("api_found")
+    if (
+        _bool(s.get("mlflow_helm_service_monitor_enabled"))
+        and monitor_api
+        and not (found.get("service_monitor_namespace") or {}).get("exists")
+    ):
+        problems.append(
+            "mlflow_helm_service_monitor_namespace is '{0}', which does not exist: set it to the namespace your "
+            "Prometheus watches, or set mlflow_helm_service_monitor_enabled to false.".format(
+                s.get("mlflow_helm_service_monitor_namespace")
+            )
+        )
+    return {"problems": problems, "notices": []}
+
+
 VARIABLES = {
     "mlflow_secrets": (
         "mlflow_secrets_source",
@@ -549,6 +710,20 @@ VARIABLES = {
             "backup_onepassword_secret_access_key_field"
         ).split()
     ),
+    "mlflow_helm": tuple(
+        "mlflow_helm_" + name
+        for name in (
+            "external_host release_name namespace artifacts_pvc_name db_secret_name db_host chart_ref chart_version "
+            "chart_repo_name chart_repo_url liveness_probe artifacts_store artifacts_bucket "
+            "artifacts_azure_storage_account artifacts_s3_endpoint_url artifacts_secret_name "
+            "artifacts_onepassword_vault artifacts_onepassword_item pdb_min_available replicas "
+            "network_policy_enabled artifacts_pvc_storage_class service_monitor_enabled service_monitor_namespace"
+        ).split()
+    )
+    + tuple(
+        "_mlflow_helm_" + name
+        for name in "chart_is_local chart_is_repo artifacts_fields network_policy_namespaces".split()
+    ),
     "authentik_proxy": tuple(
         "authentik_proxy_" + name
         for name in (
@@ -561,5 +736,11 @@ VARIABLES = {
 CHECKS = {
     "mlflow_secrets": mlflow_secrets_problems,
     "cnpg_cluster": cnpg_cluster_problems,
+    "mlflow_helm": mlflow_helm_problems,
     "authentik_proxy": authentik_proxy_problems,
+}
+# What the cluster has (``found``, the preflight's read), for the roles that check it this way.
+LIVE_CHECKS = {
+    "cnpg_cluster": cnpg_cluster_live_problems,
+    "mlflow_helm": mlflow_helm_live_problems,
 }

@@ -1,11 +1,12 @@
-"""mlflow_helm_input_problems: the role's variable checks, each message naming its variable."""
+"""role_checks.mlflow_helm_problems and mlflow_helm_live_problems: the mlflow_helm preflight, each message naming its variable."""
 
 import pytest
-from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_helm_inputs import FilterModule
+from ansible_collections.apocrathia.mlflow.plugins.action.preflight_checks import run_checks
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils import role_checks
 
 from tests.support import paths
 
-problems = FilterModule().filters()["mlflow_helm_input_problems"]
+problems = role_checks.mlflow_helm_problems
 
 GOOD = {
     "mlflow_helm_external_host": "mlflow.example.com",
@@ -29,21 +30,24 @@ GOOD = {
     "mlflow_helm_pdb_min_available": 1,
     "mlflow_helm_replicas": 1,
     "mlflow_helm_network_policy_enabled": True,
-    "chart_is_local": False,
-    "chart_is_repo": True,
-    "artifacts_fields": {},
-    "network_policy_namespaces": ["authentik", "prometheus-system"],
+    "_mlflow_helm_chart_is_local": False,
+    "_mlflow_helm_chart_is_repo": True,
+    "_mlflow_helm_artifacts_fields": {},
+    "_mlflow_helm_network_policy_namespaces": ["authentik", "prometheus-system"],
+    "mlflow_helm_artifacts_pvc_storage_class": "",
+    "mlflow_helm_service_monitor_enabled": True,
+    "mlflow_helm_service_monitor_namespace": "prometheus-system",
 }
 S3 = {
     "mlflow_helm_artifacts_store": "s3",
     "mlflow_helm_artifacts_bucket": "b",
-    "artifacts_fields": {"AWS_ACCESS_KEY_ID": "access_key_id"},
+    "_mlflow_helm_artifacts_fields": {"AWS_ACCESS_KEY_ID": "access_key_id"},
 }
 
 
 def test_the_defaults_and_a_local_chart_pass():
     assert problems(GOOD) == []
-    local = {"mlflow_helm_chart_ref": str(paths.mlflow_chart()), "chart_is_local": True, "chart_is_repo": False,
+    local = {"mlflow_helm_chart_ref": str(paths.mlflow_chart()), "_mlflow_helm_chart_is_local": True, "_mlflow_helm_chart_is_repo": False,
              "mlflow_helm_chart_version": ""}  # fmt: skip
     assert problems({**GOOD, **local}) == []
     assert problems({**GOOD, **S3}) == []
@@ -63,7 +67,7 @@ def test_the_defaults_and_a_local_chart_pass():
         ({"mlflow_helm_db_secret_name": ""},
          "mlflow_helm_db_secret_name must name the database credentials Secret; it is empty."),
         ({"mlflow_helm_db_host": ""}, "mlflow_helm_db_host must be the PostgreSQL host; it is empty."),
-        ({"mlflow_helm_chart_ref": "/no/such/chart", "chart_is_local": True, "chart_is_repo": False},
+        ({"mlflow_helm_chart_ref": "/no/such/chart", "_mlflow_helm_chart_is_local": True, "_mlflow_helm_chart_is_repo": False},
          "mlflow_helm_chart_ref '/no/such/chart' looks like a local chart, but there is no such directory or file."),
         ({"mlflow_helm_chart_version": ""},
          "mlflow_helm_chart_version must be set for the repository or OCI chart 'community-charts/mlflow'; it is empty."),
@@ -93,13 +97,13 @@ def test_the_defaults_and_a_local_chart_pass():
         ({**S3, "mlflow_helm_artifacts_onepassword_item": ""},
          "mlflow_helm_artifacts_onepassword_item must name the 1Password item of the object storage credentials; "
          "it is empty."),
-        ({**S3, "artifacts_fields": {}},
+        ({**S3, "_mlflow_helm_artifacts_fields": {}},
          "mlflow_helm_artifacts_onepassword_fields must map Secret keys to 1Password fields; it is empty."),
         ({"mlflow_helm_pdb_min_available": 0}, "mlflow_helm_pdb_min_available must be at least 1; got 0."),
         ({"mlflow_helm_replicas": "2", "mlflow_helm_pdb_min_available": 2},
          "mlflow_helm_pdb_min_available (2) must be lower than mlflow_helm_replicas (2), or no node could ever be "
          "drained."),
-        ({"network_policy_namespaces": ["authentik", "Bad_NS", "ok"]},
+        ({"_mlflow_helm_network_policy_namespaces": ["authentik", "Bad_NS", "ok"]},
          "The namespaces MLflow accepts traffic from (mlflow_helm_network_policy_proxy_namespace, "
          "mlflow_helm_network_policy_monitoring_namespace, mlflow_helm_network_policy_extra_namespaces) must be DNS "
          "labels; these are not: Bad_NS."),
@@ -114,5 +118,44 @@ def test_object_storage_checks_only_apply_to_object_storage_and_policies_only_wh
         problems({**GOOD, "mlflow_helm_artifacts_onepassword_vault": "", "mlflow_helm_artifacts_secret_name": "X"})
         == []
     )
-    assert problems({**GOOD, "mlflow_helm_network_policy_enabled": "false", "network_policy_namespaces": ["A"]}) == []
+    assert (
+        problems(
+            {**GOOD, "mlflow_helm_network_policy_enabled": "false", "_mlflow_helm_network_policy_namespaces": ["A"]}
+        )
+        == []
+    )
     assert problems({**GOOD, "mlflow_helm_liveness_probe": {"initialDelaySeconds": "abc", "failureThreshold": 6}}) == []
+
+
+def test_the_unit_test_settings_are_what_the_action_reads():
+    assert sorted(GOOD) == sorted(role_checks.VARIABLES["mlflow_helm"])
+
+
+def found(storage_classes=("standard",), monitor_api=True, monitor_namespace=True):
+    classes = [
+        {"metadata": {"name": name, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}
+        for name in storage_classes
+    ]
+    return {
+        "storage_classes": {"resources": classes},
+        "service_monitor": {"api_found": monitor_api},
+        "service_monitor_namespace": {"exists": monitor_namespace},
+    }
+
+
+def test_what_the_cluster_lacks_is_named_by_its_variable():
+    assert run_checks("mlflow_helm", GOOD, found()) == ([], [])
+    problems_found, _ = run_checks("mlflow_helm", GOOD, found(monitor_namespace=False))
+    assert problems_found == [
+        "mlflow_helm_service_monitor_namespace is 'prometheus-system', which does not exist: set it to the namespace "
+        "your Prometheus watches, or set mlflow_helm_service_monitor_enabled to false."
+    ]
+    # Without the ServiceMonitor API, or with the ServiceMonitor off, its namespace does not matter.
+    assert run_checks("mlflow_helm", GOOD, found(monitor_api=False, monitor_namespace=False)) == ([], [])
+    off = {**GOOD, "mlflow_helm_service_monitor_enabled": "false"}
+    assert run_checks("mlflow_helm", off, found(monitor_namespace=False)) == ([], [])
+    missing = {**GOOD, "mlflow_helm_artifacts_pvc_storage_class": "fast"}
+    (message,), _ = run_checks("mlflow_helm", missing, found())
+    assert "mlflow_helm_artifacts_pvc_storage_class" in message and "'fast'" in message
+    # Object storage has no volume, so no storage class to check.
+    assert run_checks("mlflow_helm", {**missing, "mlflow_helm_artifacts_store": "s3"}, found()) == ([], [])

@@ -116,8 +116,8 @@ options:
         default: false
       helm_release:
         description:
-          - The objects are a Helm release's Secrets (label selector C(owner=helm,name=<release>)):
-            return RV(lookups[].release), the newest revision's status, chart and values, and the
+          - The objects are a Helm release's Secrets (label selector C(owner=helm,name=<release>)).
+            Return RV(lookups[].release), the newest revision's status, chart and values, and the
             Secrets without their data.
           - The records also hold the rendered manifests and hooks, with whatever the chart
             generates (Secrets included); this way none of it reaches the task's result.

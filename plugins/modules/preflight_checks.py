@@ -95,7 +95,9 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            role=dict(type="str", required=True, choices=["mlflow_secrets", "cnpg_cluster", "authentik_proxy"]),
+            role=dict(
+                type="str", required=True, choices=["mlflow_secrets", "cnpg_cluster", "mlflow_helm", "authentik_proxy"]
+            ),
             found=dict(type="dict"),
         ),
         supports_check_mode=True,

@@ -456,3 +456,11 @@ def test_run_checks_picks_the_variable_or_the_cluster_checks():
     assert problems == [] and len(notices) == 1
     with pytest.raises(AnsibleActionFail, match="only read by the checks of cnpg_cluster and mlflow_helm"):
         run_checks("authentik_proxy", AUTHENTIK, found())
+
+
+def test_the_documented_roles_are_those_with_checks():
+    """The module file (documentation only) lists the roles the action plugin checks."""
+    from ansible_collections.apocrathia.mlflow.plugins.modules import preflight_checks
+
+    documented = yaml.safe_load(preflight_checks.DOCUMENTATION)["options"]["role"]["choices"]
+    assert sorted(documented) == sorted(role_checks.VARIABLES) == sorted(role_checks.CHECKS)

@@ -14,9 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine_args import auth_options
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import (
+    NEEDS_KUBERNETES,
+    ControllerAction,
+)
 
 # Imported when the plugin is loaded, in the main process before the worker of the task forks
 # (see plugins/action/k8s_objects.py), so the kubernetes library is imported once per run.
@@ -39,20 +41,10 @@ except ImportError as e:  # reported when a task runs
     IMPORT_ERROR = e
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        if IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                "apocrathia.mlflow.cnpg_cluster_wait needs the Python kubernetes library and the kubernetes.core "
-                "collection on the controller: {0}".format(IMPORT_ERROR)
-            ) from IMPORT_ERROR
-        _, params = self.validate_argument_spec(argument_spec=argspec())
+        params = self._arguments(lambda: argspec(), IMPORT_ERROR, NEEDS_KUBERNETES)
         problem = argument_problem(params)
         if problem:
             result.update(failed=True, msg=problem)

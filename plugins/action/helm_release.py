@@ -25,8 +25,8 @@ import subprocess
 
 import yaml
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import ControllerAction
 
 try:
     from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_checks import mlflow_values_problems
@@ -100,21 +100,10 @@ def _binary(args):
     return binary
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=helm_cli.argument_spec())
-        if IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                "apocrathia.mlflow.helm_release needs the kubernetes.core collection on the controller: {0}".format(
-                    IMPORT_ERROR
-                )
-            ) from IMPORT_ERROR
+        args = self._arguments(helm_cli.argument_spec, IMPORT_ERROR, "the kubernetes.core collection")
         values = helm_cli.merge(_plain(args["values"]), *_plain(args["values_overrides"]))
         result.update(final_values=values, commands=[])
 

@@ -15,9 +15,11 @@ __metaclass__ = type
 
 import json
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine_args import argument_spec, auth_options
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import (
+    NEEDS_KUBERNETES,
+    ControllerAction,
+)
 
 # Imported when the plugin is loaded, not per task: Ansible's linear strategy loads the plugin's
 # class in the main process (to read BYPASS_HOST_LOOP) before it forks a worker per task, so the
@@ -43,20 +45,10 @@ def _plain(value):
     return json.loads(json.dumps(value))
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=argument_spec())
-        if IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                "apocrathia.mlflow.k8s_objects needs the Python kubernetes library and the kubernetes.core "
-                "collection on the controller: {0}".format(IMPORT_ERROR)
-            ) from IMPORT_ERROR
+        args = self._arguments(argument_spec, IMPORT_ERROR, NEEDS_KUBERNETES)
         try:
             auth = auth_options(args)
             client = call(lambda: get_api_client(**auth), "discover", "the API")

@@ -14,8 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.apocrathia.mlflow.plugins.plugin_utils import role_checks
+from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import ControllerAction
 
 
 def run_checks(role, settings, found=None):
@@ -32,9 +32,7 @@ def run_checks(role, settings, found=None):
     return role_checks.CHECKS[role](settings), []
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
     _VALID_ARGS = frozenset(("role", "found"))
 
     def run(self, tmp=None, task_vars=None):

@@ -24,6 +24,8 @@ import os
 import re
 import tarfile
 
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_release
+
 try:  # PyYAML comes with ansible-core on the controller, where this runs
     import yaml
 except ImportError:  # pragma: no cover - only ansible-test's bare import check
@@ -246,18 +248,7 @@ def repo_add_argv(binary, name, url):
 
 def release_status(release):
     """The release helm printed (``--output json``), shaped like the helm_release filter's answer."""
-    metadata = (release.get("chart") or {}).get("metadata") or {}
-    info = release.get("info") or {}
-    return {
-        "name": release.get("name"),
-        "namespace": release.get("namespace"),
-        "revision": str(release.get("version")),
-        "status": info.get("status"),
-        "updated": info.get("last_deployed"),
-        "chart": "{0}-{1}".format(metadata.get("name"), metadata.get("version")),
-        "app_version": metadata.get("appVersion"),
-        "values": release.get("config") or {},
-    }
+    return helm_release.summary(release)
 
 
 def failure_message(verb, namespace, name, chart, current, atomic, stderr):

@@ -62,6 +62,12 @@ def release_status(secrets):
     except (KeyError, ValueError, OSError) as e:
         name = (newest.get("metadata") or {}).get("name")
         raise ValueError("Secret {0} is not a readable Helm release: {1}".format(name, e)) from e
+    return summary(release)
+
+
+def summary(release):
+    """A release record (as stored, or as ``helm ... --output json`` prints it) shaped like
+    kubernetes.core.helm_info's ``status``: its status, chart and values, not its manifests."""
     metadata = (release.get("chart") or {}).get("metadata") or {}
     info = release.get("info") or {}
     return {

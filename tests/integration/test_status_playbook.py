@@ -16,22 +16,9 @@ from tests.integration.conftest import start_emulator
 from tests.integration.day2_support import Site, accept_routes, clone_cluster, mlflow_endpoint, run_pods, writes
 from tests.integration.registered_results import run_with_results
 from tests.support.ansible_run import assert_no_secrets
+from tests.support.reference import STATUS_PARTS
 
 pytestmark = pytest.mark.slow
-
-ROWS = [
-    "Secret mlflow/mlflow-secrets",
-    "CNPG Cluster mlflow/mlflow-postgres",
-    "PostgreSQL pods",
-    "PostgreSQL volumes",
-    "PVC mlflow/mlflow-artifacts-pvc",
-    "Helm release mlflow/mlflow",
-    "MLflow pods",
-    "MLflow /health via Service",
-    "Blueprint mlflow/authentik-blueprint-mlflow",
-    "authentik outpost pods",
-    "HTTPRoute authentik/ak-outpost-mlflow-outpost",
-]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +75,7 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     emu.reset_requests()
     run, status, rows = run_status(status_site, verbosity=3)
     assert run.rc != 0, run.output[-3000:]
-    assert list(rows) == ROWS
+    assert list(rows) == STATUS_PARTS
     failing = sorted(part for part, (state, _) in rows.items() if state == "FAIL")
     assert failing == sorted(expected)
     assert "not Accepted by any Gateway" in rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1]
@@ -96,7 +83,7 @@ def test_status_fails_and_lists_what_is_unhealthy(status_site):
     assert rows["CNPG Cluster mlflow/mlflow-postgres"][1].startswith('phase "Cluster in healthy state", 1/1')
     assert rows["Helm release mlflow/mlflow"][1].startswith("deployed, revision 1")
     assert rows["MLflow /health via Service"][1].startswith("200 OK")
-    assert [line.split(": ", 1)[0] for line in status["unhealthy"]] == [p for p in ROWS if p in expected]
+    assert [line.split(": ", 1)[0] for line in status["unhealthy"]] == [p for p in STATUS_PARTS if p in expected]
     # read-only, and the Secret's values never appear, not even at -vvv
     assert writes(status_site.emulator) == []
     assert_no_secrets(run.output, status_site.secrets)
@@ -108,7 +95,7 @@ def test_status_passes_in_check_mode_when_everything_is_healthy(status_site):
     status_site.emulator.reset_requests()
     run, status, rows = run_status(status_site, verbosity=3, check=True)
     assert run.rc == 0, run.output[-3000:]
-    assert list(rows) == ROWS
+    assert list(rows) == STATUS_PARTS
     assert all(state == "ok" for state, _ in rows.values()), rows
     assert rows["PostgreSQL pods"][1].startswith("1 of 1 pod(s) ready")
     assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"
@@ -126,7 +113,7 @@ def test_status_on_a_cluster_without_mlflow_reports_every_part_missing(status_si
         site = Site(emulator, tmp_path, status_site.extra_vars, status_site.secrets)
         run, status, rows = run_status(site, verbosity=1)
         assert run.rc != 0, run.output[-3000:]
-        assert list(rows) == ROWS
+        assert list(rows) == STATUS_PARTS
         assert all(state == "FAIL" for state, _ in rows.values()), rows
         assert rows["Secret mlflow/mlflow-secrets"][1] == "missing"
         assert rows["Helm release mlflow/mlflow"][1] == "not installed"

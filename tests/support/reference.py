@@ -41,3 +41,19 @@ SECURITY_CONTEXT = {
 }
 POD_SECURITY_CONTEXT = {"fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"}
 SERVICE_MONITOR = {"enabled": True, "namespace": "prometheus-system", "labels": {"release": "kube-prometheus-stack"}}
+
+
+# The parts playbooks/status.yml reports for the reference deployment, in its order.
+STATUS_PARTS = [
+    "Secret mlflow/mlflow-secrets",
+    "CNPG Cluster mlflow/mlflow-postgres",
+    "PostgreSQL pods",
+    "PostgreSQL volumes",
+    "PVC mlflow/mlflow-artifacts-pvc",
+    "Helm release mlflow/mlflow",
+    "MLflow pods",
+    "MLflow /health via Service",
+    "Blueprint mlflow/authentik-blueprint-mlflow",
+    "authentik outpost pods",
+    "HTTPRoute authentik/ak-outpost-mlflow-outpost",
+]

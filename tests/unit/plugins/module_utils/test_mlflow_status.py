@@ -10,6 +10,8 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import PHAS
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import api_exception
 
+from tests.support.reference import STATUS_PARTS
+
 SETTINGS = dict(
     namespace="mlflow",
     secret_name="mlflow-secrets",
@@ -26,20 +28,6 @@ SETTINGS = dict(
     outpost_object_name="ak-outpost-mlflow-outpost",
     route_expected=True,
 )
-
-PARTS = [
-    "Secret mlflow/mlflow-secrets",
-    "CNPG Cluster mlflow/mlflow-postgres",
-    "PostgreSQL pods",
-    "PostgreSQL volumes",
-    "PVC mlflow/mlflow-artifacts-pvc",
-    "Helm release mlflow/mlflow",
-    "MLflow pods",
-    "MLflow /health via Service",
-    "Blueprint mlflow/authentik-blueprint-mlflow",
-    "authentik outpost pods",
-    "HTTPRoute authentik/ak-outpost-mlflow-outpost",
-]
 
 
 def found(*items, api_found=True):
@@ -151,7 +139,7 @@ def test_unset_replicas_means_one():
 
 def test_a_healthy_deployment_has_every_part_ok_in_table_order():
     rows = ms.judge(SETTINGS, healthy_snapshot())
-    assert [row["part"] for row in rows] == PARTS
+    assert [row["part"] for row in rows] == STATUS_PARTS
     assert all(row["ok"] for row in rows), rows
     by_part = {row["part"]: row["detail"] for row in rows}
     assert by_part["Secret mlflow/mlflow-secrets"] == "type kubernetes.io/basic-auth, keys password, username"
@@ -233,7 +221,7 @@ def test_a_pending_artifact_volume_fails_and_object_storage_leaves_the_row_out()
         part="PVC mlflow/mlflow-artifacts-pvc", ok=False, detail="Pending"
     )
     rows = ms.judge(dict(SETTINGS, artifacts_pvc_name=""), healthy_snapshot())
-    assert [row["part"] for row in rows] == [p for p in PARTS if not p.startswith("PVC ")]
+    assert [row["part"] for row in rows] == [p for p in STATUS_PARTS if not p.startswith("PVC ")]
 
 
 def test_the_latest_release_revision_counts():

@@ -25,6 +25,7 @@ import subprocess
 
 import yaml
 from ansible.errors import AnsibleActionFail
+from ansible.utils.vars import merge_hash
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli
 from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import ControllerAction
 
@@ -104,7 +105,10 @@ class ActionModule(ControllerAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._arguments(helm_cli.argument_spec, IMPORT_ERROR, "the kubernetes.core collection")
-        values = helm_cli.merge(_plain(args["values"]), *_plain(args["values_overrides"]))
+        # As the combine(recursive=True) filter merges: dicts key by key, lists replaced.
+        values = _plain(args["values"]) or {}
+        for override in _plain(args["values_overrides"]):
+            values = merge_hash(values, override or {}, recursive=True, list_merge="replace")
         result.update(final_values=values, commands=[])
 
         checks = args["values_checks"]

@@ -3,8 +3,8 @@
 # Copyright: apocrathia.mlflow contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What apocrathia.mlflow.helm_release decides and runs, without Ansible: the final values,
-whether the release already runs them, and helm's command lines.
+"""What apocrathia.mlflow.helm_release decides and runs, without Ansible: whether the release
+already runs the final values, and helm's command lines.
 
 The command lines are argument lists (no shell, no quoting), with the values on helm's standard
 input as JSON (``--values -``, pkg/cli/values/options.go reads "-" from stdin in helm 3 and 4),
@@ -64,25 +64,6 @@ def helm_major(version_output):
     if not match:
         raise ValueError("cannot read helm's version from {0!r}".format(version_output))
     return int(match.group(1))
-
-
-def merge(base, *overrides):
-    """``base`` with each override merged over it recursively, in order (as ``combine(recursive=True)``:
-    dicts merge key by key, anything else, lists included, is replaced). Inputs are not changed."""
-    result = copy.deepcopy(base or {})
-    for override in overrides:
-        result = _merge_two(result, override or {})
-    return result
-
-
-def _merge_two(left, right):
-    out = dict(left)
-    for key, value in right.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge_two(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def auth_settings(args, environ=None):

@@ -69,15 +69,6 @@ def test_template_command_line_checks_the_schema_with_the_real_helm(helm):
     assert bad.returncode != 0 and "port" in bad.stderr
 
 
-def test_merge_is_recursive_for_dicts_and_replaces_lists_and_leaves_inputs_alone():
-    base = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
-    artifacts = {"a": {"c": [3]}, "e": {"f": True}}
-    extra = {"a": {"b": 2}, "d": {"now": "a dict"}}
-    assert helm_cli.merge(base, artifacts, extra) == {"a": {"b": 2, "c": [3]}, "d": {"now": "a dict"}, "e": {"f": True}}
-    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
-    assert helm_cli.merge(None) == {} and helm_cli.merge(base, None) == base
-
-
 def test_auth_falls_back_to_the_k8s_auth_variables_like_kubernetes_core_helm():
     environ = {"K8S_AUTH_KUBECONFIG": "~/kc", "K8S_AUTH_VERIFY_SSL": "no", "K8S_AUTH_CONTEXT": "env-ctx"}
     settings = helm_cli.auth_settings({"context": "given", "host": None}, environ)

@@ -7,7 +7,8 @@ of paths; the real client against the emulator runs in tests/integration/test_st
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import k8s_client
 from ansible_collections.apocrathia.mlflow.plugins.modules import mlflow_status_info
 
-from tests.unit.plugins.module_utils.test_mlflow_status import PARTS, SETTINGS, Dynamic
+from tests.support.reference import STATUS_PARTS
+from tests.unit.plugins.module_utils.test_mlflow_status import SETTINGS, Dynamic
 from tests.unit.utils.ansible_module_mock import run_main
 
 
@@ -29,10 +30,10 @@ def test_an_empty_cluster_reports_every_part_unhealthy_with_one_client(monkeypat
     """An API server that serves nothing: no CloudNativePG, no Gateway API, no objects."""
     kind, result, dynamic, connects = run(monkeypatch, {})
     assert kind == "exit" and result["changed"] is False
-    assert [row["part"] for row in result["parts"]] == PARTS
+    assert [row["part"] for row in result["parts"]] == STATUS_PARTS
     # Without the Gateway API no HTTPRoute is expected; every other part is unhealthy.
-    assert [row["part"] for row in result["parts"] if row["ok"]] == [PARTS[-1]]
-    assert result["healthy"] is False and len(result["unhealthy"]) == len(PARTS) - 1
+    assert [row["part"] for row in result["parts"] if row["ok"]] == [STATUS_PARTS[-1]]
+    assert result["healthy"] is False and len(result["unhealthy"]) == len(STATUS_PARTS) - 1
     assert result["unhealthy"][0] == "Secret mlflow/mlflow-secrets: missing"
     assert result["table"].splitlines()[0].split() == ["PART", "OK", "DETAIL"]
     assert len(connects) == 1

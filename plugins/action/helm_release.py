@@ -26,7 +26,7 @@ import subprocess
 import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.utils.vars import merge_hash
-from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli, helm_release
 from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_action import ControllerAction
 
 try:
@@ -247,7 +247,7 @@ class ActionModule(ControllerAction):
         result.update(
             changed=True,
             action="upgraded" if current else "installed",
-            status=helm_cli.release_status(release) if release else {},
+            status=helm_release.summary(release) if release else {},
         )
         self._add_diff(result, current, values)
         return result

@@ -24,8 +24,6 @@ import os
 import re
 import tarfile
 
-from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_release
-
 try:  # PyYAML comes with ansible-core on the controller, where this runs
     import yaml
 except ImportError:  # pragma: no cover - only ansible-test's bare import check
@@ -225,11 +223,6 @@ def repository_url(path, name):
 
 def repo_add_argv(binary, name, url):
     return [binary, "repo", "add", name, url]
-
-
-def release_status(release):
-    """The release helm printed (``--output json``), shaped like the helm_release filter's answer."""
-    return helm_release.summary(release)
 
 
 def failure_message(verb, namespace, name, chart, current, atomic, stderr):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
 from ansible_collections.apocrathia.mlflow.plugins.action.helm_release import _Adapter, _release_json
-from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli
+from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli, helm_release
 from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 
 from tests.support import paths
@@ -155,7 +155,7 @@ def test_release_json_after_registry_progress_lines_and_its_status():
                "chart": {"metadata": {"name": "mlflow", "version": "1.11.5", "appVersion": "3.15.1"}},
                "config": {"a": 1}}  # fmt: skip
     parsed = _release_json("Pulled: ghcr.io/x/mlflow:1.11.5\nDigest: sha256:abc\n" + json.dumps(release, indent=2))
-    assert helm_cli.release_status(parsed) == {
+    assert helm_release.summary(parsed) == {
         "name": "mlflow", "namespace": "ml", "revision": "2", "status": "deployed", "updated": None,
         "chart": "mlflow-1.11.5", "app_version": "3.15.1", "values": {"a": 1},
     }  # fmt: skip

@@ -28,9 +28,10 @@ from tests.harness.mlflow_server import audit_lines, request
 from tests.harness.postgres import Postgres, PostgresStartError
 from tests.harness.stack import APP_USER, OTHER_USER, Stack, new_workdir
 from tests.integration.day2_support import Site
-from tests.integration.test_status_playbook import ROWS, run_status
+from tests.integration.test_status_playbook import run_status
 from tests.support.ansible_run import assert_no_secrets
 from tests.support.paths import REPO_ROOT
+from tests.support.reference import STATUS_PARTS
 
 pytestmark = [
     pytest.mark.slow,
@@ -539,7 +540,7 @@ def test_status_reports_every_part_ok_with_mlflow_and_the_outpost_running(stack,
         run, status, rows = run_status(site)
         assert run.rc == 0, run.output[-3000:]
         assert status["healthy"], status["unhealthy"]
-        assert list(rows) == ROWS
+        assert list(rows) == STATUS_PARTS
         assert all(state == "ok" for state, _ in rows.values()), rows
         assert rows["MLflow /health via Service"][1].startswith("200 OK"), rows
         assert rows["HTTPRoute authentik/ak-outpost-mlflow-outpost"][1] == "Accepted by main-gateway"

@@ -146,11 +146,9 @@ options:
 
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - apocrathia.mlflow.controller_action
 
 attributes:
-  action:
-    support: full
-    description: The work is done by the action plugin, in the controller.
   check_mode:
     support: full
     description:

@@ -51,10 +51,10 @@ options:
         (C(service_monitor)) and the ServiceMonitor's namespace (C(service_monitor_namespace)).
     type: dict
 
+extends_documentation_fragment:
+  - apocrathia.mlflow.controller_action
+
 attributes:
-  action:
-    support: full
-    description: The work is done by the action plugin, in the controller.
   check_mode:
     support: full
     description: It changes nothing, in check mode or not.

@@ -58,61 +58,71 @@ def desired_instances(cluster, expected_instances=None):
 def evaluate_readiness(cluster, expected_instances=None):
     """Return ``(ready, unmet)``: whether the Cluster is ready, and what is still missing.
 
-    Ready means all of: condition Ready is "True" and its observedGeneration equals
-    metadata.generation; status.readyInstances equals spec.instances (or ``expected_instances``);
-    status.phase is "Cluster in healthy state".
+    Ready means all of:
+
+    - condition Ready is "True" (the operator sets it True exactly when it records the healthy
+      phase: pkg/resources/status/transactions.go:34-56 and RegisterPhase in
+      internal/controller/cluster_status.go:733-745, CloudNativePG v1.30.0);
+    - status.phase is "Cluster in healthy state";
+    - status.readyInstances and status.instances both equal spec.instances (or
+      ``expected_instances``): the instance pods that are ready, and the instances that exist at
+      all, so a scale-down still removing pods is not ready
+      (pkg/reconciler/persistentvolumeclaim/status.go:228-232);
+    - when spec.imageName is set, status.image equals it: the operator copies the image it runs
+      into status.image once it has processed the request (reconcileImage,
+      internal/controller/cluster_image.go:49-115), so a healthy status from before an image
+      change is not taken as ready.
+
+    CloudNativePG 1.30 records no generation in a Cluster's status or conditions, so nothing in the
+    object alone proves the operator has seen the latest spec; ``cnpg_wait`` covers the moments
+    right after a write (``spec_changed``).
     """
     if not cluster:
         return False, ["the Cluster does not exist"]
     unmet = []
     status = _status(cluster)
-    generation = (cluster.get("metadata") or {}).get("generation")
+    spec = cluster.get("spec") or {}
 
     condition = get_condition(cluster, "Ready")
     if condition is None:
         unmet.append("no Ready condition yet")
-    else:
-        if condition.get("status") != "True":
-            unmet.append("condition Ready is '{0}'".format(condition.get("status")))
-        observed = condition.get("observedGeneration")
-        if observed is None:
-            unmet.append("condition Ready has no observedGeneration")
-        elif observed != generation:
-            unmet.append(
-                "condition Ready is stale (observedGeneration {0}, metadata.generation {1})".format(
-                    observed, generation
-                )
-            )
+    elif condition.get("status") != "True":
+        unmet.append("condition Ready is '{0}'".format(condition.get("status")))
 
     want = desired_instances(cluster, expected_instances)
-    have = status.get("readyInstances")
     if want is None:
         unmet.append("spec.instances is not set")
-    elif have != want:
-        unmet.append("readyInstances {0}/{1}".format(have if have is not None else 0, want))
+    else:
+        have = status.get("readyInstances")
+        if have != want:
+            unmet.append("readyInstances {0}/{1}".format(have if have is not None else 0, want))
+        existing = status.get("instances")
+        if existing is not None and existing != want:
+            unmet.append("{0} instances exist, {1} wanted".format(existing, want))
 
     phase = status.get("phase")
     if phase != PHASE_HEALTHY:
         unmet.append("phase is '{0}', not '{1}'".format(phase or "", PHASE_HEALTHY))
+
+    image = spec.get("imageName")
+    if image and status.get("image") != image:
+        unmet.append(
+            "status.image is '{0}', not spec.imageName '{1}' yet".format(status.get("image") or "", image)
+        )
     return not unmet, unmet
 
 
 def terminal_phase(cluster):
-    """``(phase, phase_reason, hint)`` when the Cluster is in a terminal phase for its current spec, else None.
+    """``(phase, phase_reason, hint)`` when the Cluster is in a terminal phase, else None.
 
-    The operator sets the Ready condition (with observedGeneration) each time it records a phase.
-    A terminal phase whose Ready condition is older than metadata.generation predates the latest
-    spec change, so the operator may still clear it: it is not treated as terminal.
+    The Cluster carries no generation of the spec its phase describes, so a terminal phase read
+    right after a spec change may predate it: ``cnpg_wait`` only acts on it once the status is
+    current (``spec_changed``).
     """
     status = _status(cluster)
     phase = status.get("phase")
     if phase not in TERMINAL_PHASES:
         return None
-    condition = get_condition(cluster, "Ready")
-    if condition is not None and condition.get("observedGeneration") is not None:
-        generation = ((cluster or {}).get("metadata") or {}).get("generation")
-        if generation is not None and condition["observedGeneration"] < generation:
-            return None
     return phase, status.get("phaseReason"), TERMINAL_PHASES[phase]
 
 
@@ -121,7 +131,6 @@ def summarize(cluster, expected_instances=None):
     status = _status(cluster)
     metadata = (cluster or {}).get("metadata") or {}
     name = metadata.get("name")
-    condition = get_condition(cluster, "Ready")
     return {
         "exists": bool(cluster),
         "phase": status.get("phase"),
@@ -132,8 +141,7 @@ def summarize(cluster, expected_instances=None):
         "write_service": status.get("writeService") or (name + "-rw" if name else None),
         "read_service": status.get("readService") or (name + "-r" if name else None),
         "conditions": status.get("conditions") or [],
-        "generation": metadata.get("generation"),
-        "observed_generation": condition.get("observedGeneration") if condition else None,
+        "image": status.get("image"),
     }
 
 

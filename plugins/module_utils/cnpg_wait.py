@@ -48,6 +48,9 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client impor
 READ_TIMEOUT_MARGIN = 0.25
 CONNECT_TIMEOUT = 10
 TIMELINE_LIMIT = 200
+# After a spec change, how long a status the operator has not rewritten must stay unchanged before
+# it is taken as describing the new spec (``spec_changed``).
+DEFAULT_SETTLE_SECONDS = 5
 # Backoff between watch streams that end without any event (so they do not become a busy loop).
 IDLE_BASE_DELAY = 0.05
 IDLE_MAX_DELAY = 1.0
@@ -227,6 +230,8 @@ class ClusterWaiter:
         timeout,
         wait_for_creation=False,
         expected_instances=None,
+        spec_changed=False,
+        settle_seconds=DEFAULT_SETTLE_SECONDS,
         max_retries=DEFAULT_MAX_RETRIES,
         clock=time.monotonic,
         wall_clock=time.time,
@@ -238,6 +243,8 @@ class ClusterWaiter:
         self.timeout = timeout
         self.wait_for_creation = wait_for_creation
         self.expected_instances = expected_instances
+        self.spec_changed = spec_changed
+        self.settle_seconds = settle_seconds
         self.max_retries = max_retries
         self.clock = clock
         self.wall_clock = wall_clock
@@ -249,6 +256,9 @@ class ClusterWaiter:
         self.watch_restarts = 0
         self.relists = 0
         self._last_key = None
+        # The status first read, while it may still predate the caller's spec change (see _current).
+        self._first_status = None
+        self._status_current = not spec_changed
 
     # ----- bookkeeping --------------------------------------------------------------------------
 
@@ -278,9 +288,19 @@ class ClusterWaiter:
             }
         )
 
+    def _readiness(self):
+        """``(ready, unmet)`` for the last state read, counting a status that may predate the spec change."""
+        ready, unmet = evaluate_readiness(self.cluster, self.expected_instances)
+        if self.cluster is not None and not self._status_current:
+            ready = False
+            unmet.append(
+                "a status written after the spec change (or {0}s without one)".format(self.settle_seconds)
+            )
+        return ready, unmet
+
     def result(self):
         """Everything the module returns besides ``changed`` and ``msg``."""
-        ready, unmet = evaluate_readiness(self.cluster, self.expected_instances)
+        ready, unmet = self._readiness()
         data = summarize(self.cluster, self.expected_instances)
         data.update(ready=ready, unmet=unmet, elapsed=self.elapsed, timeline=list(self.timeline))
         return data
@@ -334,10 +354,39 @@ class ClusterWaiter:
         self._record(cluster)
         return cluster
 
+    def _current(self, cluster):
+        """Whether the status of ``cluster`` can be taken to describe the spec the caller just wrote.
+
+        CloudNativePG 1.30 writes no generation into a Cluster's status (``cnpg.evaluate_readiness``),
+        and it writes the status only when it changes (``updateResourceStatus``,
+        internal/controller/cluster_status.go:369-371; ``PatchWithOptimisticLock``,
+        pkg/resources/status/patch.go:63). After a spec change (``spec_changed``) the status first
+        read may therefore predate the operator's reaction to it. It counts once the operator has
+        written a different status, or once it has stayed the same for ``settle_seconds``: a change
+        that needs work (a rollout, a new replica, a new image) makes the operator leave the healthy
+        phase at its next reconcile, which follows the spec's watch event at once.
+        """
+        if self._status_current:
+            return True
+        status = (cluster or {}).get("status")
+        if self._first_status is None:
+            self._first_status = {"status": status}
+        elif status != self._first_status["status"]:
+            self._status_current = True
+        if self.clock() - self.started >= self.settle_seconds:
+            self._status_current = True
+        return self._status_current
+
+    def _settle_left(self):
+        """Seconds until a status unchanged since the first read counts as current (0 when it does)."""
+        if self._status_current:
+            return 0.0
+        return max(0.0, self.started + self.settle_seconds - self.clock())
+
     def _check(self, cluster):
         """Record ``cluster`` and return True when waiting is over; raise on terminal outcomes."""
         self._record(cluster)
-        if cluster is None:
+        if cluster is None or not self._current(cluster):
             return False
         failure = terminal_phase(cluster)
         if failure:
@@ -356,7 +405,7 @@ class ClusterWaiter:
         return ready
 
     def _timeout(self):
-        ready, unmet = evaluate_readiness(self.cluster, self.expected_instances)
+        ready, unmet = self._readiness()
         return WaitTimeout(
             "Timed out after {0}s waiting for Cluster '{1}/{2}' to be ready: {3}; still waiting for: {4}. "
             "Phases seen: {5}".format(
@@ -390,6 +439,9 @@ class ClusterWaiter:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise self._timeout()
+            if self._settle_left() > 0:
+                # Wake up when the settle time is over, even if no event comes.
+                remaining = min(remaining, self._settle_left())
 
             events = 0
             stream = None
@@ -446,7 +498,10 @@ class ClusterWaiter:
                 if stream is not None and hasattr(stream, "close"):
                     stream.close()
 
-            # The stream ended (server timeout, dropped connection): resume from resource_version.
+            # The stream ended (server timeout, dropped connection, or the settle time is over):
+            # judge the last state again, then resume from resource_version.
+            if self.cluster is not None and self._check(self.cluster):
+                return self.cluster
             self.watch_restarts += 1
             if events == 0:
                 # An empty stream ending early must not become a busy loop.
@@ -471,6 +526,8 @@ def argspec():
         timeout=dict(type="int", default=600),
         wait_for_creation=dict(type="bool", default=False),
         expected_instances=dict(type="int"),
+        spec_changed=dict(type="bool", default=False),
+        settle_seconds=dict(type="int", default=DEFAULT_SETTLE_SECONDS),
     )
 
 
@@ -480,6 +537,8 @@ def argument_problem(params):
         return "timeout must be at least 1 second, got {0}.".format(params["timeout"])
     if params["expected_instances"] is not None and params["expected_instances"] < 1:
         return "expected_instances must be at least 1, got {0}.".format(params["expected_instances"])
+    if params["settle_seconds"] < 0:
+        return "settle_seconds must be 0 or more, got {0}.".format(params["settle_seconds"])
     return None
 
 
@@ -492,6 +551,8 @@ def new_waiter(api, params):
         params["timeout"],
         wait_for_creation=params["wait_for_creation"],
         expected_instances=params["expected_instances"],
+        spec_changed=params["spec_changed"],
+        settle_seconds=params["settle_seconds"],
     )
 
 

@@ -26,11 +26,18 @@ description:
   - Watches a CloudNativePG (CNPG) C(Cluster) and returns when it is ready, fails as soon as it
     reaches a phase the operator cannot leave on its own, or fails at the timeout with the last
     state and the phases seen.
-  - "Ready means all of: condition C(Ready) is C(True) B(and) its C(observedGeneration) equals
-    C(metadata.generation); C(status.readyInstances) equals C(spec.instances); C(status.phase) is
-    C(Cluster in healthy state)."
-  - A C(Ready) condition left over from before a spec change (older C(observedGeneration)) does not
-    count; O(kubernetes.core.k8s_info#module:wait_condition) would accept it.
+  - "Ready means all of: condition C(Ready) is C(True); C(status.phase) is C(Cluster in healthy
+    state); C(status.readyInstances) and C(status.instances) equal C(spec.instances); and, when
+    C(spec.imageName) is set, C(status.image) equals it."
+  - "Checked against the source of CloudNativePG 1.30.0: the operator sets C(Ready) to C(True) exactly
+    when it records the healthy phase, and writes no C(observedGeneration) on a Cluster's conditions
+    nor any generation in its status (C(pkg/resources/status/transactions.go), C(SetClusterReadyCondition))."
+  - Since the status does not say which spec it describes, a status read right after a spec change
+    may predate it. With O(spec_changed=true) the module takes the status as current only once the
+    operator has written a different status, or after O(settle_seconds) without one. A change that
+    needs work (a rollout, a new replica, a new image) makes the operator leave the healthy phase at
+    its next reconcile, so a healthy status left from before the change is not taken as ready.
+    O(kubernetes.core.k8s_info#module:wait_condition) would accept it.
   - Uses a watch, not polling, so readiness is seen as soon as the operator records it. Dropped
     watches are resumed from the last C(resourceVersion), C(410 Gone) leads to a fresh list, and
     server errors (5xx, 429) and connection errors are retried five times in a row with backoff
@@ -39,8 +46,8 @@ description:
     manual intervention), C(Unable to create required cluster objects), C(Cluster cannot proceed to
     reconciliation due to an unknown plugin being required), C(Cluster cannot proceed to
     reconciliation due to an error while interacting with plugins), C(Cluster has incomplete or
-    invalid image catalog). A terminal phase whose C(Ready) condition predates the current
-    C(metadata.generation) is left for the operator to clear."
+    invalid image catalog). With O(spec_changed=true), a terminal phase is acted on only once the
+    status is current (see above), so a failure the change may fix is left for the operator to clear."
   - Never changes anything; RV(ignore:changed) is always V(false).
   - The credentials need the C(list) and C(watch) verbs on C(clusters.postgresql.cnpg.io) in
     O(namespace).
@@ -77,6 +84,20 @@ options:
     description:
       - Number of ready instances required, instead of C(spec.instances).
     type: int
+  spec_changed:
+    description:
+      - Set to V(true) when the task before this one changed the C(Cluster)'s spec.
+      - The status read first is then taken as current only once the operator has written a
+        different one, or after O(settle_seconds) without a change.
+    type: bool
+    default: false
+  settle_seconds:
+    description:
+      - With O(spec_changed=true), how many seconds a status the operator has not rewritten since the
+        first read must stay the same before it counts as describing the new spec.
+      - V(0) takes the first status read as current.
+    type: int
+    default: 5
 
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -189,18 +210,12 @@ conditions:
       status: "True"
       reason: ClusterIsReady
       message: Cluster is Ready
-      observedGeneration: 2
       lastTransitionTime: "2026-01-01T00:00:00Z"
-generation:
-  description: C(metadata.generation) of the C(Cluster).
+image:
+  description: C(status.image), the PostgreSQL image the operator runs.
   returned: always
-  type: int
-  sample: 2
-observed_generation:
-  description: C(observedGeneration) of the C(Ready) condition.
-  returned: always
-  type: int
-  sample: 2
+  type: str
+  sample: ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie
 unmet:
   description: The readiness rules not met, empty when RV(ready) is V(true).
   returned: always

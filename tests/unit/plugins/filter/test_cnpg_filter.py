@@ -1,35 +1,34 @@
 """The cnpg_cluster_ready filter gives cnpg_cluster_wait's answer for a Cluster already read."""
 
+import copy
+
 from ansible_collections.apocrathia.mlflow.plugins.filter.cnpg import FilterModule
-from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import PHASE_HEALTHY
+
+from tests.unit.plugins.module_utils.test_cnpg import CNPG_1_30_HEALTHY, changed_after_status
 
 ready = FilterModule().filters()["cnpg_cluster_ready"]
 
 
-def cluster(generation=2, observed=2, ready_instances=1, phase=PHASE_HEALTHY, status="True"):
-    return {
-        "metadata": {"generation": generation},
-        "spec": {"instances": 1},
-        "status": {
-            "phase": phase,
-            "readyInstances": ready_instances,
-            "conditions": [{"type": "Ready", "status": status, "observedGeneration": observed}],
-        },
-    }
+def with_status(**status):
+    obj = copy.deepcopy(CNPG_1_30_HEALTHY)
+    obj["status"].update(status)
+    return obj
 
 
-def test_a_healthy_cluster_is_ready():
-    assert ready(cluster()) is True
+def test_a_healthy_cluster_as_cnpg_writes_it_is_ready():
+    assert ready(CNPG_1_30_HEALTHY) is True
 
 
-def test_a_stale_ready_condition_is_not_ready():
-    assert ready(cluster(generation=3, observed=2)) is False
+def test_a_status_from_before_a_new_image_or_more_instances_is_not_ready():
+    assert ready(changed_after_status(imageName="ghcr.io/cloudnative-pg/postgresql:18.5-system-trixie")) is False
+    assert ready(changed_after_status(instances=2)) is False
 
 
 def test_missing_instances_or_another_phase_is_not_ready():
-    assert ready(cluster(ready_instances=0)) is False
-    assert ready(cluster(phase="Setting up primary")) is False
-    assert ready(cluster(status="False")) is False
+    assert ready(with_status(readyInstances=0)) is False
+    assert ready(with_status(phase="Setting up primary")) is False
+    not_ready = [{"type": "Ready", "status": "False", "reason": "ClusterIsNotReady", "message": "Cluster Is Not Ready"}]
+    assert ready(with_status(conditions=not_ready)) is False
 
 
 def test_no_cluster_is_not_ready():

@@ -1,5 +1,7 @@
 """The CloudNativePG readiness rules of module_utils/cnpg.py (pure functions over a Cluster dict)."""
 
+import copy
+
 import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     PHASE_HEALTHY,
@@ -9,56 +11,120 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     terminal_phase,
 )
 
+IMAGE = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"
 
-def cluster(
-    phase="Setting up primary",
-    ready_instances=0,
-    instances=3,
-    generation=1,
-    ready=None,
-    observed=None,
-    reason=None,
-    name="db",
-    rv="1",
-):
-    """A Cluster as the API returns it. ``ready`` is the Ready condition status ("True"/"False")."""
-    status = {"phase": phase, "readyInstances": ready_instances, "instances": instances}
+
+def cluster(phase="Setting up primary", ready_instances=0, instances=3, ready=None, reason=None, name="db", rv="1"):
+    """A Cluster with the status fields CloudNativePG 1.30 writes (see CNPG_1_30_HEALTHY).
+    ``ready`` is the Ready condition's status ("True"/"False"), as SetClusterReadyCondition builds it."""
+    status = {"phase": phase, "readyInstances": ready_instances, "instances": instances, "image": IMAGE}
     if reason is not None:
         status["phaseReason"] = reason
     if ready is not None:
-        condition = {"type": "Ready", "status": ready, "reason": "ClusterIsReady" if ready == "True" else "x"}
-        if observed is not None:
-            condition["observedGeneration"] = observed
-        status["conditions"] = [condition]
+        healthy_condition = ready == "True"
+        status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": ready,
+                "reason": "ClusterIsReady" if healthy_condition else "ClusterIsNotReady",
+                "message": "Cluster is Ready" if healthy_condition else "Cluster Is Not Ready",
+                "lastTransitionTime": "2026-12-01T10:00:00Z",
+            }
+        ]
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
-        "metadata": {"name": name, "namespace": "ns", "generation": generation, "resourceVersion": rv},
-        "spec": {"instances": instances},
+        "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": rv},
+        "spec": {"instances": instances, "imageName": IMAGE},
         "status": status,
     }
 
 
-def healthy(generation=1, instances=3, rv="9", **kwargs):
-    return cluster(
-        PHASE_HEALTHY,
-        ready_instances=instances,
-        instances=instances,
-        generation=generation,
-        ready="True",
-        observed=generation,
-        rv=rv,
-        **kwargs,
-    )
+def healthy(instances=3, rv="9", **kwargs):
+    return cluster(PHASE_HEALTHY, ready_instances=instances, instances=instances, ready="True", rv=rv, **kwargs)
 
 
 def event(obj, kind="MODIFIED"):
     return {"type": kind, "object": obj}
 
 
+# A healthy single-instance Cluster exactly as CloudNativePG v1.30.0 writes it (commit
+# 4b5e244a7d031f67e025c83c1555e7726ecbbfa1):
+# - phase and the Ready condition as internal/cmd/plugin/promote/promote_test.go:53-70 sets them up for a
+#   healthy cluster, and as pkg/resources/status/transactions.go:34-56 (SetClusterReadyCondition) builds
+#   the condition: Type, Status, Reason, Message, and the lastTransitionTime meta.SetStatusCondition adds.
+#   There is no observedGeneration, on the condition or anywhere in the status.
+# - instances, instanceNames, readyInstances, instancesStatus: pkg/reconciler/persistentvolumeclaim/status.go:228-233;
+# - image and pgDataImageInfo: internal/controller/cluster_image.go:59-66 (reconcileImage, first run);
+# - the spec as the operator's defaulting webhook leaves it for `instances: 1` and no imageName
+#   (pkg/versions/versions.go:29, DefaultImageName).
+# metadata.generation is 3 on purpose: CloudNativePG's status says nothing of it.
+CNPG_1_30_HEALTHY = {
+    "apiVersion": "postgresql.cnpg.io/v1",
+    "kind": "Cluster",
+    "metadata": {"name": "cluster1", "namespace": "theNamespace", "generation": 3, "resourceVersion": "4711"},
+    "spec": {"instances": 1, "imageName": IMAGE},
+    "status": {
+        "currentPrimary": "cluster1-1",
+        "targetPrimary": "cluster1-1",
+        "phase": "Cluster in healthy state",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "ClusterIsReady",
+                "message": "Cluster is Ready",
+                "lastTransitionTime": "2026-12-01T10:00:00Z",
+            }
+        ],
+        "instances": 1,
+        "instanceNames": ["cluster1-1"],
+        "readyInstances": 1,
+        "instancesStatus": {"healthy": ["cluster1-1"]},
+        "image": IMAGE,
+        "pgDataImageInfo": {"image": IMAGE, "majorVersion": 18},
+        "cloudNativePGCommitHash": "4b5e244a7",
+        "writeService": "cluster1-rw",
+        "readService": "cluster1-r",
+    },
+}
+
+
+def changed_after_status(**spec):
+    """CNPG_1_30_HEALTHY after a spec change the operator has not reconciled yet: the status is the old one."""
+    obj = copy.deepcopy(CNPG_1_30_HEALTHY)
+    obj["spec"].update(spec)
+    obj["metadata"]["generation"] += 1
+    return obj
+
+
 # ----------------------------------------------------------------------------------------------
 # Pure functions
 # ----------------------------------------------------------------------------------------------
+
+
+def test_cluster_as_cnpg_1_30_writes_it_is_ready():
+    """The readiness rule works on the real operator's status, which has no observedGeneration."""
+    assert evaluate_readiness(CNPG_1_30_HEALTHY) == (True, [])
+
+
+@pytest.mark.parametrize(
+    "spec, unmet",
+    [
+        ({"instances": 3}, ["readyInstances 1/3", "1 instances exist, 3 wanted"]),
+        (
+            {"imageName": "ghcr.io/cloudnative-pg/postgresql:18.5-system-trixie"},
+            [
+                "status.image is '" + IMAGE + "', not spec.imageName "
+                "'ghcr.io/cloudnative-pg/postgresql:18.5-system-trixie' yet"
+            ],
+        ),
+    ],
+    ids=["scaled-up", "new-image"],
+)
+def test_spec_changed_after_the_status_is_not_ready(spec, unmet):
+    """A healthy status from before a change of instances or image is stale, and says what it waits for."""
+    assert evaluate_readiness(changed_after_status(**spec)) == (False, unmet)
 
 
 @pytest.mark.parametrize(
@@ -67,18 +133,11 @@ def event(obj, kind="MODIFIED"):
         (healthy(), True, None),
         (None, False, "does not exist"),
         (cluster(), False, "no Ready condition"),
-        # A Ready condition left over from generation 1 after a spec change to generation 2.
-        (
-            cluster(PHASE_HEALTHY, 3, 3, generation=2, ready="True", observed=1),
-            False,
-            "stale (observedGeneration 1, metadata.generation 2)",
-        ),
-        (cluster(PHASE_HEALTHY, 3, 3, ready="True"), False, "no observedGeneration"),
-        (cluster(PHASE_HEALTHY, 2, 3, ready="True", observed=1), False, "readyInstances 2/3"),
-        (cluster("Creating a new replica", 3, 3, ready="True", observed=1), False, "phase is 'Creating a new replica'"),
-        (cluster(PHASE_HEALTHY, 3, 3, ready="False", observed=1), False, "condition Ready is 'False'"),
+        (cluster(PHASE_HEALTHY, 2, 3, ready="True"), False, "readyInstances 2/3"),
+        (cluster("Creating a new replica", 3, 3, ready="True"), False, "phase is 'Creating a new replica'"),
+        (cluster(PHASE_HEALTHY, 3, 3, ready="False"), False, "condition Ready is 'False'"),
     ],
-    ids=["healthy", "absent", "no-condition", "stale-ready", "no-observed", "replicas", "phase", "ready-false"],
+    ids=["healthy", "absent", "no-condition", "replicas", "phase", "ready-false"],
 )
 def test_evaluate_readiness(obj, ready, unmet_fragment):
     got_ready, unmet = evaluate_readiness(obj)
@@ -89,8 +148,15 @@ def test_evaluate_readiness(obj, ready, unmet_fragment):
         assert unmet == []
 
 
+def test_scale_down_still_removing_instances_is_not_ready():
+    obj = healthy(instances=1)
+    obj["status"]["instances"] = 3  # three instances' volumes still exist
+    assert evaluate_readiness(obj) == (False, ["3 instances exist, 1 wanted"])
+
+
 def test_expected_instances_overrides_spec():
-    obj = cluster(PHASE_HEALTHY, 2, 3, ready="True", observed=1)
+    obj = cluster(PHASE_HEALTHY, 2, 3, ready="True")
+    obj["status"]["instances"] = 2
     assert evaluate_readiness(obj)[0] is False
     assert evaluate_readiness(obj, expected_instances=2)[0] is True
     assert summarize(obj, expected_instances=2)["instances"] == 2
@@ -134,16 +200,10 @@ def test_terminal_phases_are_the_exact_cnpg_strings():
 
 @pytest.mark.parametrize("phase", sorted(TERMINAL_PHASES))
 def test_terminal_phase_detected(phase):
-    obj = cluster(phase, reason="because", ready="False", observed=1)
+    obj = cluster(phase, reason="because", ready="False")
     assert terminal_phase(obj) == (phase, "because", TERMINAL_PHASES[phase])
-    # Without conditions (operator has not set Ready yet) the phase is taken as current.
+    # Without conditions (operator has not set Ready yet) the phase is taken as it is.
     assert terminal_phase(cluster(phase))[0] == phase
-
-
-def test_stale_terminal_phase_is_not_terminal():
-    """Invalid definition recorded for generation 1, spec fixed (generation 2), not reconciled yet."""
-    obj = cluster("Invalid cluster definition", generation=2, ready="False", observed=1)
-    assert terminal_phase(obj) is None
 
 
 @pytest.mark.parametrize("phase", ["Setting up primary", "Waiting for user action", PHASE_HEALTHY, None])
@@ -152,15 +212,13 @@ def test_non_terminal_phases(phase):
 
 
 def test_summarize_fields():
-    obj = healthy()
-    obj["status"].update(currentPrimary="db-1", writeService="db-rw", readService="db-r")
-    got = summarize(obj)
+    got = summarize(CNPG_1_30_HEALTHY)
     assert got["phase"] == PHASE_HEALTHY
-    assert got["instances"] == 3 and got["ready_instances"] == 3
-    assert got["current_primary"] == "db-1"
-    assert (got["write_service"], got["read_service"]) == ("db-rw", "db-r")
+    assert got["instances"] == 1 and got["ready_instances"] == 1
+    assert got["current_primary"] == "cluster1-1"
+    assert (got["write_service"], got["read_service"]) == ("cluster1-rw", "cluster1-r")
     assert got["conditions"][0]["type"] == "Ready"
-    assert got["generation"] == 1 and got["observed_generation"] == 1
+    assert got["image"] == IMAGE
     # Services fall back to the names CloudNativePG gives them.
     assert summarize(cluster(name="pg"))["write_service"] == "pg-rw"
     assert summarize(None)["exists"] is False

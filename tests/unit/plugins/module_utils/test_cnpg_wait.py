@@ -126,13 +126,13 @@ def test_ready_at_first_list_does_not_watch(clock):
 def test_normal_progression_records_timeline(clock):
     api = FakeApi(
         clock,
-        lists=[(cluster("Setting up primary", 0, ready="False", observed=1), "10")],
+        lists=[(cluster("Setting up primary", 0, ready="False"), "10")],
         watches=[
             [
                 Advance(1),
-                event(cluster("Creating a new replica", 1, ready="False", observed=1, rv="11")),
+                event(cluster("Creating a new replica", 1, ready="False", rv="11")),
                 Advance(1),
-                event(cluster("Creating a new replica", 2, ready="False", observed=1, rv="12")),
+                event(cluster("Creating a new replica", 2, ready="False", rv="12")),
                 Advance(1),
                 event(healthy(rv="13")),
                 event(healthy(rv="14")),  # never consumed
@@ -151,19 +151,89 @@ def test_normal_progression_records_timeline(clock):
     assert api.calls[1] == ("watch", "10", 60.0)
 
 
-def test_stale_ready_waits_for_observed_generation(clock):
-    """Ready=True from generation 1 with a generation-2 spec must not pass until the operator catches up."""
-    stale = cluster(PHASE_HEALTHY, 3, 3, generation=2, ready="True", observed=1, rv="20")
+def stale_healthy(rv):
+    """A healthy status left from before a spec change to 3 instances of a new size (nothing in it says so)."""
+    return healthy(rv=rv)
+
+
+def test_changed_spec_waits_for_the_operator_to_leave_healthy(clock):
+    """After a spec change the healthy status first read is not taken: the operator starts a rollout
+    (its next status write), and only the healthy status after that counts."""
     api = FakeApi(
         clock,
-        lists=[(stale, "20")],
-        watches=[[Advance(2), event(cluster(PHASE_HEALTHY, 3, 3, generation=2, ready="True", observed=1, rv="21"))]]
-        + [[Advance(3), event(healthy(generation=2, rv="22"))]],
+        lists=[(stale_healthy("20"), "20")],
+        watches=[
+            [
+                Advance(0.5),
+                event(cluster("Upgrading cluster", 2, 3, ready="False", rv="21")),
+                Advance(4.5),
+                event(healthy(rv="22")),
+            ]
+        ],
     )
-    w = waiter(api, clock)
+    w = waiter(api, clock, spec_changed=True, settle_seconds=2)
     w.wait()
     assert w.elapsed == 5.0
-    assert w.result()["observed_generation"] == 2
+    assert [t["phase"] for t in w.result()["timeline"]] == [PHASE_HEALTHY, "Upgrading cluster", PHASE_HEALTHY]
+
+
+def test_changed_spec_with_nothing_to_do_is_ready_after_the_settle_time(clock):
+    """A change the operator has nothing to show for (no status write) is ready once the status
+    stayed the same for settle_seconds; the watch is cut to wake up then."""
+    api = FakeApi(clock, lists=[(stale_healthy("20"), "20")])
+    w = waiter(api, clock, spec_changed=True, settle_seconds=3)
+    w.wait()
+    assert w.elapsed == 3.0
+    assert api.calls[1] == ("watch", "20", 3.0)
+    assert w.result()["ready"] is True
+
+
+def test_changed_spec_without_settle_takes_the_first_status(clock):
+    api = FakeApi(clock, lists=[(stale_healthy("20"), "20")])
+    w = waiter(api, clock, spec_changed=True, settle_seconds=0)
+    w.wait()
+    assert api.verbs() == ["list"]
+
+
+def test_a_metadata_only_event_is_not_a_status_write(clock):
+    """An event that changes only metadata (labels, resourceVersion) leaves the status unproven."""
+    relabelled = stale_healthy("21")
+    relabelled["metadata"]["labels"] = {"team": "ml"}
+    api = FakeApi(clock, lists=[(stale_healthy("20"), "20")], watches=[[Advance(1), event(relabelled)]])
+    w = waiter(api, clock, spec_changed=True, settle_seconds=4)
+    w.wait()
+    assert w.elapsed == 4.0
+
+
+def test_changed_spec_stale_terminal_phase_is_left_to_the_operator(clock):
+    """An invalid definition from before the fix is not reported; the operator's next status is."""
+    invalid = cluster("Invalid cluster definition", reason="old problem", ready="False", rv="30")
+    api = FakeApi(
+        clock,
+        lists=[(invalid, "30")],
+        watches=[[Advance(0.3), event(cluster("Setting up primary", 0, 3, ready="False", rv="31"))]]
+        + [[Advance(2), event(healthy(rv="32"))]],
+    )
+    w = waiter(api, clock, spec_changed=True, settle_seconds=5)
+    w.wait()
+    assert w.result()["ready"] is True
+
+
+def test_changed_spec_terminal_phase_still_there_after_settle_fails(clock):
+    invalid = cluster("Invalid cluster definition", reason="still wrong", ready="False", rv="30")
+    api = FakeApi(clock, lists=[(invalid, "30")])
+    w = waiter(api, clock, timeout=600, spec_changed=True, settle_seconds=5)
+    with pytest.raises(TerminalPhase, match="still wrong"):
+        w.wait()
+    assert w.elapsed == 5.0
+
+
+def test_timeout_before_a_status_write_says_so(clock):
+    api = FakeApi(clock, lists=[(stale_healthy("20"), "20")])
+    w = waiter(api, clock, timeout=2, spec_changed=True, settle_seconds=5)
+    with pytest.raises(WaitTimeout, match=r"a status written after the spec change \(or 5s without one\)"):
+        w.wait()
+    assert w.result()["ready"] is False
 
 
 @pytest.mark.parametrize("phase", sorted(TERMINAL_PHASES))
@@ -171,7 +241,7 @@ def test_terminal_phase_fails_fast_with_phase_and_reason(clock, phase):
     api = FakeApi(
         clock,
         lists=[(cluster("Setting up primary"), "1")],
-        watches=[[Advance(0.5), event(cluster(phase, reason="the reason", ready="False", observed=1, rv="2"))]],
+        watches=[[Advance(0.5), event(cluster(phase, reason="the reason", ready="False", rv="2"))]],
     )
     w = waiter(api, clock, timeout=600)
     with pytest.raises(TerminalPhase) as err:

@@ -59,7 +59,7 @@ def cluster(instances=1, ready=True):
         "status": {
             "phase": PHASE_HEALTHY if ready else "Setting up primary",
             "readyInstances": instances if ready else 0,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False", "observedGeneration": 1}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
         },
     }
 

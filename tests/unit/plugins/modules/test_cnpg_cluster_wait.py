@@ -26,7 +26,7 @@ def cluster(phase, ready_instances, ready="False", reason=None):
         "currentPrimary": "db-1",
         "writeService": "db-rw",
         "readService": "db-r",
-        "conditions": [{"type": "Ready", "status": ready, "observedGeneration": 1}],
+        "conditions": [{"type": "Ready", "status": ready}],
     }
     if reason:
         status["phaseReason"] = reason

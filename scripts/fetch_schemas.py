@@ -31,6 +31,12 @@ PROMETHEUS = (
 )
 ONEPASSWORD = ("1Password/onepassword-operator", "ac8c7fe59f850c3d1fa9c4d25aa33e5af07b42de", "config/crd/bases/")
 CHART = ("community-charts/helm-charts", "9d23d003453a3d863d2086691a26250921fd1169", "charts/mlflow/")
+# authentik has no release with this schema yet: main at 661fe469 (2026-06-27, "authentik 2026.8.0-rc1
+# Blueprint schema"). Today's copy came from a mirror (sthagen/goauthentik-authentik). Checked that it
+# names an upstream commit (docs/development.md, "Pinned upstream files"): the mirror keeps upstream's
+# commit ids (its 5ccd66dd, an ancestor of 661fe469, is goauthentik/authentik's commit of that id with
+# the same blueprints/schema.json), and 661fe469 is GitHub's squash merge of upstream PR #23490.
+# 661fe469 itself could not be read from goauthentik/authentik here.
 AUTHENTIK = ("goauthentik/authentik", "661fe469220b7edaddfc2bef555b2cc63713ab04", "blueprints/")
 
 # destination folder -> (source, [files]); every folder also gets the repository's LICENSE.

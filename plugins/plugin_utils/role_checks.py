@@ -62,7 +62,8 @@ QUANTITY_UNITS = {
     "Ei": 2**60,
 }
 CNPG_CRD = "clusters.postgresql.cnpg.io"
-# The PostgreSQL major version of an image tag (postgresql:17.2 -> 17); none for a digest or another tag.
+# The PostgreSQL major version of an image tag (postgresql:17.2 -> 17, postgresql:18.6-202608170814-system-trixie@sha256:...
+# -> 18, as CloudNativePG reads it from the tag); none for a reference by digest alone or another tag.
 _MAJOR = re.compile(r":([0-9]+)[^:/]*$")
 
 
@@ -312,7 +313,7 @@ def cnpg_cluster_problems(s):
 
 
 def _major(image):
-    found = _MAJOR.search(image or "")
+    found = _MAJOR.search((image or "").split("@", 1)[0])
     return found.group(1) if found else ""
 
 
@@ -390,8 +391,9 @@ def cnpg_cluster_live_problems(found, s):
             problems.append(
                 "Cluster {0} runs PostgreSQL {1} and cnpg_cluster_image_name '{2}' is PostgreSQL {3}: "
                 "CloudNativePG would run an offline in-place major upgrade (all instances stopped, pg_upgrade, "
-                "no way back). Take a backup, then re-run with cnpg_cluster_allow_major_upgrade=true.".format(
-                    ref, live_major, image, new_major
+                "no way back). Take a backup, then re-run with cnpg_cluster_allow_major_upgrade=true; or, to "
+                "stay on PostgreSQL {1}, set cnpg_cluster_image_name to the image the Cluster runs ({4}).".format(
+                    ref, live_major, image, new_major, live_image
                 )
             )
         live_size = (spec.get("storage") or {}).get("size", size)

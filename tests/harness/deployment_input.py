@@ -138,7 +138,7 @@ def intended_input(password=None):
     }
     cluster_spec = {
         "instances": 1,
-        "imageName": "ghcr.io/cloudnative-pg/postgresql:17",
+        "imageName": reference.POSTGRES_IMAGE,
         "postgresql": {"parameters": dict(reference.POSTGRES_PARAMETERS)},
         "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow", "secret": {"name": "mlflow-secrets"}}},
     }

@@ -195,9 +195,9 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
             "mlflow_helm_replicas is 2, but the artifact volume is ReadWriteOnce (mlflow_helm_artifacts_pvc_access_modes)",
         ),
         (
-            {"cnpg_cluster_image_name": "ghcr.io/cloudnative-pg/postgresql:18"},
-            "runs PostgreSQL 17 and cnpg_cluster_image_name 'ghcr.io/cloudnative-pg/postgresql:18' is "
-            "PostgreSQL 18: CloudNativePG would run an offline in-place major upgrade",
+            {"cnpg_cluster_image_name": "ghcr.io/cloudnative-pg/postgresql:19"},
+            "runs PostgreSQL 18 and cnpg_cluster_image_name 'ghcr.io/cloudnative-pg/postgresql:19' is "
+            "PostgreSQL 19: CloudNativePG would run an offline in-place major upgrade",
         ),
         (
             {
@@ -278,8 +278,7 @@ def test_rotation_ha_allowed_upgrades_snapshots_and_policies_off(day2):
         "mlflow_secrets_source": "onepassword",
         "mlflow_secrets_password": "",
         "cnpg_cluster_instances": 3,
-        "cnpg_cluster_image_name": "ghcr.io/cloudnative-pg/postgresql:18.1",
-        "cnpg_cluster_allow_major_upgrade": True,
+        "cnpg_cluster_image_name": "ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie",
         "cnpg_cluster_storage_size": "10Gi",
         "cnpg_cluster_allow_storage_shrink": True,
         "cnpg_cluster_backup_method": "volume_snapshot",
@@ -308,7 +307,7 @@ def test_rotation_ha_allowed_upgrades_snapshots_and_policies_off(day2):
     cluster = emu.get(CNPG, "Cluster", "mlflow-postgres", NS)
     assert cluster["spec"]["instances"] == 3
     assert cluster["status"]["readyInstances"] == 3 and cluster["status"]["instances"] == 3
-    assert cluster["spec"]["imageName"] == "ghcr.io/cloudnative-pg/postgresql:18.1"
+    assert cluster["spec"]["imageName"] == "ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie"
     assert cluster["spec"]["storage"]["size"] == "10Gi"
     assert "existing volumes keep their size" in flat(run.output)
 

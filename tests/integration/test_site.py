@@ -150,7 +150,7 @@ def test_cnpg_cluster_matches_the_reference(converged_site):
     cluster = get(converged_site, "postgresql.cnpg.io/v1", "Cluster", "mlflow-postgres")
     validate_k8s_object(cluster, CRDS)
     spec = cluster["spec"]
-    assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:17"
+    assert spec["imageName"] == reference.POSTGRES_IMAGE
     assert spec["instances"] == 1
     assert spec["storage"]["storageClass"] == "longhorn" and spec["storage"]["size"] == "20Gi"
     assert spec["resources"] == {

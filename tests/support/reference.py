@@ -5,6 +5,11 @@ NAMESPACE = "mlflow"
 SECRET_NAME = "mlflow-secrets"
 CLUSTER_NAME = "mlflow-postgres"
 DB_HOST = f"{CLUSTER_NAME}-rw.{NAMESPACE}.svc.cluster.local"
+# "the latest stable version" of the reference deployment: PostgreSQL 18, pinned (roles/cnpg_cluster/defaults).
+POSTGRES_IMAGE = (
+    "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-system-trixie"
+    "@sha256:14cfefd0db8bbc617a4882c74a2811af361fc8d0fc1733062c982c6e746a3875"
+)
 
 POSTGRES_PARAMETERS = {
     "max_connections": "200",

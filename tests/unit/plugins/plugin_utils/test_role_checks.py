@@ -279,6 +279,26 @@ def test_live_nothing_to_say_on_a_first_run_or_an_unchanged_cluster():
     assert live_problems(found(running()), digest)["problems"] == []
 
 
+PINNED_18 = (
+    "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-system-trixie"
+    "@sha256:14cfefd0db8bbc617a4882c74a2811af361fc8d0fc1733062c982c6e746a3875"
+)
+
+
+def test_live_major_of_a_tag_and_digest_comes_from_the_tag():
+    """The digest's hex (here starting '14') is no version: 17 to 18 is an upgrade, and 18 to a bare
+    digest has no major to compare."""
+    upgrade = changed(CNPG, cnpg_cluster_image_name=PINNED_18)
+    (message,) = live_problems(found(running()), upgrade)["problems"]
+    assert "runs PostgreSQL 17 and cnpg_cluster_image_name '" + PINNED_18 + "' is PostgreSQL 18" in message
+    by_digest_only = changed(
+        CNPG,
+        cnpg_cluster_image_name="ghcr.io/cloudnative-pg/postgresql@sha256:"
+        "14cfefd0db8bbc617a4882c74a2811af361fc8d0fc1733062c982c6e746a3875",
+    )
+    assert live_problems(found(running(PINNED_18)), by_digest_only)["problems"] == []
+
+
 def test_live_missing_operator_and_storage_class():
     result = live_problems(found(api=False, classes=("standard",)), CNPG)
     assert result["problems"] == [
@@ -309,7 +329,10 @@ def test_live_major_upgrade_needs_the_switch():
         "Cluster mlflow/mlflow-postgres runs PostgreSQL 17 and cnpg_cluster_image_name "
         "'ghcr.io/cloudnative-pg/postgresql:18' is PostgreSQL 18: CloudNativePG would run an offline in-place"
     )
-    assert message.endswith("re-run with cnpg_cluster_allow_major_upgrade=true.")
+    assert message.endswith(
+        "re-run with cnpg_cluster_allow_major_upgrade=true; or, to stay on PostgreSQL 17, set "
+        "cnpg_cluster_image_name to the image the Cluster runs (ghcr.io/cloudnative-pg/postgresql:17)."
+    )
     allowed = changed(upgrade, cnpg_cluster_allow_major_upgrade=True)
     assert live_problems(found(running()), allowed) == {"problems": [], "notices": []}
 

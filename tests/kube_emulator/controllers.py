@@ -159,7 +159,8 @@ class CnpgController(Controller):
             default_cluster(obj)
 
     def fail_with(self, phase, reason, times=None):
-        """Clusters end in `phase` with `reason` instead of becoming healthy (`times` clusters, or all)."""
+        """Clusters end in `phase` with `reason` instead of becoming healthy (`times` clusters, or all),
+        and stay there until their spec changes."""
         self._failure = (phase, reason, times)
 
     def clear_failure(self):
@@ -265,14 +266,14 @@ class CnpgController(Controller):
         """Act as the operator's reconcile does; True when it would requeue."""
         meta, spec = cluster["metadata"], cluster.get("spec") or {}
         namespace, name = meta["namespace"], meta["name"]
+        if image_major_version(spec.get("imageName") or DEFAULT_IMAGE_NAME) is None:
+            return False  # reconcileImage failed (IMAGE_ERROR): the pass ends there
         self._objects(cluster)
         pods, pvcs = self._pods(cluster), self._pvcs(cluster)
         self._resource_status(cluster, pods, pvcs)
         cluster = self._cluster(namespace, name)
         status = cluster.get("status") or {}
         wanted, phase = spec.get("instances", 1), status.get("phase")
-        if status.get("phase") == IMAGE_ERROR and status.get("pgDataImageInfo") is None:
-            return False
 
         # handleSwitchover: a primary restarted without a switchover is done once all are ready
         if phase == PRIMARY_RESTART and status.get("readyInstances") == wanted:

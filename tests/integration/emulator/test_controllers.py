@@ -425,3 +425,15 @@ def test_cnpg_waits_for_its_volumes_without_churning(custom, kube_emulator):
     storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"}}
     kube_emulator.create(dict(storage_class, provisioner="example.com/ssd"))
     _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
+
+
+def test_cnpg_image_without_a_version_stops_the_operator(custom, kube_emulator):
+    """reconcileImage cannot parse a major version from the tag: the phase says so, and the pass ends
+    there (no instance is created, the status is not rewritten)."""
+    custom.create_namespaced_custom_object(*CNPG, _cluster(imageName="registry.example.com/postgres:latest"))
+    _, cluster = _phases(custom, "pg", lambda s: s.get("phase") == "Cluster has incomplete or invalid image catalog")
+    assert "cannot parse version from image" in cluster["status"]["phaseReason"]
+    rv = cluster["metadata"]["resourceVersion"]
+    time.sleep(0.5)
+    assert kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")["metadata"]["resourceVersion"] == rv
+    assert kube_emulator.list("v1", "PersistentVolumeClaim", "default") == []

@@ -111,5 +111,7 @@ bench: setup
 changelog: setup
 	antsibull-changelog release
 
+# A cluster still running from .cache/cluster is stopped first, or its processes would outlive their files.
 clean:
+	@if [ -f "$(CLUSTER_STATE_DIR)/cluster.json" ]; then $(MAKE) --no-print-directory cluster-down; fi
 	rm -rf $(ROOT)/.cache $(ROOT)/.pytest_cache $(ROOT)/.ruff_cache

@@ -42,7 +42,7 @@ fi
 
 mkdir -p "$BIN" "$(dirname "$STAGES")"
 rm -f "$STAMP"
-say "building the local cluster with $go_version: ${BINARIES[*]} (a cold build takes about 15 minutes on two cores; later runs reuse Go's build cache)"
+say "building the local cluster with $go_version: ${BINARIES[*]} (a cold build takes about 10 minutes on two cores and 5 GB of Go caches; later runs reuse them)"
 
 # Without the version the API server reports v0.0.0-master+\$Format:%H\$, which kubectl and helm
 # cannot parse; client-go's copy is what kubectl prints as its client version.

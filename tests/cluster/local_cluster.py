@@ -130,11 +130,6 @@ class LocalCluster:
             if process_alive(proc["pid"], proc["executable"])
         }
 
-    @property
-    def server(self):
-        state = self._read_state()
-        return state["server"] if state else None
-
     def status(self):
         """{'running': bool, 'server': url, 'processes': {name: {'pid', 'alive', 'log'}}, 'ready': bool}."""
         state = self._read_state()
@@ -167,7 +162,7 @@ class LocalCluster:
                 status, text = resp.status, resp.read().decode()
         except urllib.error.HTTPError as err:
             status, text = err.code, err.read().decode()
-        except (OSError, ssl.SSLError) as err:
+        except OSError as err:  # refused, timed out, TLS: not reachable (yet)
             return 0, str(err)
         try:
             return status, json.loads(text)

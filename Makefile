@@ -12,15 +12,19 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 SHARED_SCHEMAS_DIR ?= $(if $(wildcard $(ROOT)/../shared/schemas),$(abspath $(ROOT)/../shared/schemas),$(ROOT)/.cache/schemas)
 export SHARED_SCHEMAS_DIR
 PYTEST_ARGS ?=
+# Where `make cluster` keeps its certificates, kubeconfig, etcd data, audit log and logs (tests/cluster).
+CLUSTER_STATE_DIR ?= $(ROOT)/.cache/cluster
 
 # The venv's Python version, for ansible-test (read when a recipe runs, after setup).
 PYVER = $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: help setup schemas test lint unit integration sanity ci-local demo demo-down build ee-context bench changelog clean
+.PHONY: help setup schemas test lint unit integration sanity ci-local demo demo-down cluster cluster-down build ee-context bench changelog clean
 
 help:
 	@echo "make demo        deploy MLflow (kind when Docker is there, else the emulated cluster)"
 	@echo "make demo-down   stop everything make demo started"
+	@echo "make cluster     start a real Kubernetes v1.36.1 on 127.0.0.1 (etcd, API server, controllers, kwok); prints export KUBECONFIG=..."
+	@echo "make cluster-down stop every process make cluster started"
 	@echo "make test        lint + unit + integration (sets itself up on first run)"
 	@echo "make lint | unit | integration | sanity | build | ee-context | bench | changelog"
 	@echo "make schemas     lay out the pinned schemas in SHARED_SCHEMAS_DIR (checked; downloaded when missing)"
@@ -81,6 +85,15 @@ demo: setup
 demo-down:
 	@scripts/demo.sh down
 
+# stdout is only the `export KUBECONFIG=...` line (the set-up's messages go to stderr), so
+# eval "$$(make -s cluster)" points a shell at the cluster.
+cluster:
+	@scripts/bootstrap.sh >&2
+	@$(VENV)/bin/python -m tests.cluster up --state-dir "$(CLUSTER_STATE_DIR)"
+
+cluster-down:
+	@$(VENV)/bin/python -m tests.cluster down --state-dir "$(CLUSTER_STATE_DIR)"
+
 # The tarball is named after the version in galaxy.yml; older ones are removed, so the
 # execution environment (which copies apocrathia-mlflow-*.tar.gz) finds exactly one.
 build: setup
@@ -98,5 +111,7 @@ bench: setup
 changelog: setup
 	antsibull-changelog release
 
+# A cluster still running from .cache/cluster is stopped first, or its processes would outlive their files.
 clean:
+	@if [ -f "$(CLUSTER_STATE_DIR)/cluster.json" ]; then $(MAKE) --no-print-directory cluster-down; fi
 	rm -rf $(ROOT)/.cache $(ROOT)/.pytest_cache $(ROOT)/.ruff_cache

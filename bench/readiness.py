@@ -72,24 +72,25 @@ def playbook_text(method, name):
     )
 
 
-def condition(status, generation=1):
+def condition(status):
+    """The Ready condition as CloudNativePG 1.30 writes it: no observedGeneration
+    (pkg/resources/status/transactions.go SetClusterReadyCondition)."""
     return {
         "type": "Ready",
         "status": status,
         "reason": "ClusterIsReady" if status == "True" else "ClusterIsNotReady",
         "message": "Cluster is Ready" if status == "True" else "Cluster Is Not Ready",
         "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "observedGeneration": generation,
     }
 
 
 def not_ready_status(name):
     return {
         "phase": "Setting up primary",
-        "phaseReason": "",
+        "phaseReason": f"Creating primary instance {name}-1",
         "instances": 1,
         "readyInstances": 0,
-        "currentPrimary": "",
+        "targetPrimary": f"{name}-1",
         "conditions": [condition("False")],
     }
 
@@ -97,7 +98,7 @@ def not_ready_status(name):
 def ready_status(name):
     return {
         "phase": "Cluster in healthy state",
-        "phaseReason": "",
+        "phaseReason": None,  # the operator writes it empty, and empty is omitted
         "instances": 1,
         "readyInstances": 1,
         "currentPrimary": f"{name}-1",

@@ -106,9 +106,7 @@ def evaluate_readiness(cluster, expected_instances=None):
 
     image = spec.get("imageName")
     if image and status.get("image") != image:
-        unmet.append(
-            "status.image is '{0}', not spec.imageName '{1}' yet".format(status.get("image") or "", image)
-        )
+        unmet.append("status.image is '{0}', not spec.imageName '{1}' yet".format(status.get("image") or "", image))
     return not unmet, unmet
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.cnpg import (
     API_VERSION,
     GROUP,
+    PHASE_HEALTHY,
     PLURAL,
     RESOURCE,
     describe_state,
@@ -293,9 +294,7 @@ class ClusterWaiter:
         ready, unmet = evaluate_readiness(self.cluster, self.expected_instances)
         if self.cluster is not None and not self._status_current:
             ready = False
-            unmet.append(
-                "a status written after the spec change (or {0}s without one)".format(self.settle_seconds)
-            )
+            unmet.append("a status written after the spec change (or {0}s without one)".format(self.settle_seconds))
         return ready, unmet
 
     def result(self):
@@ -362,7 +361,7 @@ class ClusterWaiter:
         internal/controller/cluster_status.go:369-371; ``PatchWithOptimisticLock``,
         pkg/resources/status/patch.go:63). After a spec change (``spec_changed``) the status first
         read may therefore predate the operator's reaction to it. It counts once the operator has
-        written a different status, or once it has stayed the same for ``settle_seconds``: a change
+        written a status out of the healthy phase, or after ``settle_seconds``: a change
         that needs work (a rollout, a new replica, a new image) makes the operator leave the healthy
         phase at its next reconcile, which follows the spec's watch event at once.
         """
@@ -371,7 +370,10 @@ class ClusterWaiter:
         status = (cluster or {}).get("status")
         if self._first_status is None:
             self._first_status = {"status": status}
-        elif status != self._first_status["status"]:
+        elif status != self._first_status["status"] and (status or {}).get("phase") != PHASE_HEALTHY:
+            # The operator has acted on the change. A rewrite that stays healthy proves nothing:
+            # reconcileImage copies a new image into status.image while the phase is still healthy,
+            # before the rollout starts (internal/controller/cluster_image.go:96-115).
             self._status_current = True
         if self.clock() - self.started >= self.settle_seconds:
             self._status_current = True

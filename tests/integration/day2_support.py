@@ -104,7 +104,8 @@ def _ready_pod(name, namespace, labels, owner=None):
 
 
 def run_pods(emulator, namespace="mlflow", cluster="mlflow-postgres"):
-    """The instance pods CloudNativePG would run (the emulator's CNPG controller makes none)."""
+    """The instance pods CloudNativePG runs, where the emulated cluster has none (the emulator's CNPG
+    controller makes them as the Cluster comes up; a clone taken without them has none)."""
     pg = emulator.get("postgresql.cnpg.io/v1", "Cluster", cluster, namespace)
     existing = {p["metadata"]["name"] for p in emulator.list("v1", "Pod", namespace)}
     created = []
@@ -117,7 +118,9 @@ def run_pods(emulator, namespace="mlflow", cluster="mlflow-postgres"):
 
 
 def accept_routes(emulator, namespace="authentik", gateway="main-gateway"):
-    """What the Gateway controller (cilium) records once it accepts an HTTPRoute."""
+    """What the Gateway controller (cilium) records once it accepts an HTTPRoute. Gateway API
+    conditions carry the generation they describe (the conformance suite's
+    ConditionsHaveLatestObservedGeneration, gateway-api v1.6.1), unlike CloudNativePG's."""
     for route in emulator.list("gateway.networking.k8s.io/v1", "HTTPRoute", namespace):
         parents = [
             {

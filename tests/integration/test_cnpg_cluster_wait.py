@@ -31,18 +31,21 @@ def cluster_manifest(name="db", instances=3):
     }
 
 
-def ready_condition(status, generation):
+def ready_condition(status):
+    """The Ready condition as CloudNativePG 1.30 writes it (pkg/resources/status/transactions.go
+    SetClusterReadyCondition): type, status, reason and message, and the transition time that
+    meta.SetStatusCondition stamps; no observedGeneration."""
     return {
         "type": "Ready",
         "status": status,
         "reason": "ClusterIsReady" if status == "True" else "ClusterIsNotReady",
         "message": "Cluster is Ready" if status == "True" else "Cluster Is Not Ready",
         "lastTransitionTime": "2026-01-01T00:00:00Z",
-        "observedGeneration": generation,
     }
 
 
-def set_status(emu, phase, ready_instances, generation=1, ready="False", reason="", name="db", instances=3):
+def set_status(emu, phase, ready_instances, ready="False", reason="", name="db", instances=3):
+    """Write a Cluster status of the shape the operator writes (the fields the module reads)."""
     emu.patch_status(
         API,
         "Cluster",
@@ -50,11 +53,14 @@ def set_status(emu, phase, ready_instances, generation=1, ready="False", reason=
         NS,
         {
             "phase": phase,
-            "phaseReason": reason,
+            "phaseReason": reason or None,
             "instances": instances,
             "readyInstances": ready_instances,
             "currentPrimary": name + "-1",
-            "conditions": [ready_condition(ready, generation)],
+            "targetPrimary": name + "-1",
+            "writeService": name + "-rw",
+            "readService": name + "-r",
+            "conditions": [ready_condition(ready)],
         },
     )
 
@@ -133,7 +139,8 @@ def test_normal_progression_with_the_operator(kube_emulator):
     assert result["phase"] == PHASE_HEALTHY
     assert (result["instances"], result["ready_instances"]) == (3, 3)
     assert (result["current_primary"], result["write_service"], result["read_service"]) == ("db-1", "db-rw", "db-r")
-    assert result["observed_generation"] == result["generation"] == 1
+    cluster = kube_emulator.get(API, "Cluster", "db", NS)
+    assert result["image"] == cluster["spec"]["imageName"]  # the defaulting webhook's image, copied by the operator
     phases = [t["phase"] for t in result["timeline"]]
     assert phases[0] in ("Setting up primary", None) and phases[-1] == PHASE_HEALTHY
     assert "Waiting for the instances to become active" in phases
@@ -143,27 +150,70 @@ def test_normal_progression_with_the_operator(kube_emulator):
     assert len(cluster_requests(kube_emulator, "get")) == 0
 
 
-def test_stale_ready_with_old_generation_does_not_pass(kube_emulator_factory):
+def test_after_a_spec_change_a_stale_healthy_status_is_not_ready(kube_emulator_factory):
+    """The status carries no generation: after a spec change (spec_changed) the healthy status read
+    first counts only once the operator has rewritten it, or after settle_seconds without a write."""
     emu = kube_emulator_factory(controllers=())
     emu.create(cluster_manifest(instances=1))
-    set_status(emu, PHASE_HEALTHY, 1, generation=1, ready="True", instances=1)
-    patched = merge_patch_spec(emu, "db", {"description": "resized"})
+    set_status(emu, PHASE_HEALTHY, 1, ready="True", instances=1)
+    patched = merge_patch_spec(emu, "db", {"resources": {"requests": {"memory": "1Gi"}}})
     assert patched["metadata"]["generation"] == 2
-    # The status still says healthy and Ready=True, from generation 1 (what wait_condition would accept).
+    # Healthy and Ready=True from before the change: what wait_condition would accept.
     stale = emu.get(API, "Cluster", "db", NS)
     assert stale["status"]["phase"] == PHASE_HEALTHY and stale["status"]["conditions"][0]["status"] == "True"
 
-    run = ModuleRun(emu, timeout=20)
+    run = ModuleRun(emu, timeout=30, spec_changed=True, settle_seconds=20)
     run.start()
     wait_until(lambda: cluster_requests(emu, "list"))
-    set_status(emu, PHASE_HEALTHY, 1, generation=1, ready="True", reason="still stale", instances=1)
-    time.sleep(0.5)
-    assert run.is_alive(), f"a Ready condition from an older generation was accepted: {run.result}"
-
-    set_status(emu, PHASE_HEALTHY, 1, generation=2, ready="True", instances=1)
+    time.sleep(1)
+    assert run.is_alive(), f"a healthy status from before the change was accepted: {run.result}"
+    restart = "Primary instance is being restarted without a switchover"
+    set_status(emu, restart, 0, reason="original and target PodSpec differ in containers", instances=1)
+    time.sleep(0.3)
+    assert run.is_alive(), "a restarting Cluster was taken as ready"
+    set_status(emu, PHASE_HEALTHY, 1, ready="True", instances=1)
     kind, result = run.finish()
-    assert kind == "exit" and result["ready"] is True
-    assert result["observed_generation"] == result["generation"] == 2
+    assert kind == "exit" and result["ready"] is True, result.get("msg")
+    assert [t["phase"] for t in result["timeline"]] == [PHASE_HEALTHY, restart, PHASE_HEALTHY]
+    assert result["elapsed"] < 20  # the rewrite made the status current, not the settle time
+
+
+def test_after_a_spec_change_that_needs_no_work_the_status_counts_after_settle_seconds(kube_emulator_factory):
+    emu = kube_emulator_factory(controllers=())
+    emu.create(cluster_manifest(instances=1))
+    set_status(emu, PHASE_HEALTHY, 1, ready="True", instances=1)
+    merge_patch_spec(emu, "db", {"description": "the MLflow database"})
+    kind, result = run_module(emu, spec_changed=True, settle_seconds=2)
+    assert kind == "exit" and result["ready"] is True, result.get("msg")
+    assert 2 <= result["elapsed"] < 10
+
+
+def test_a_rollout_by_the_operator_is_waited_for(kube_emulator_factory):
+    """The emulator's operator reacts to a spec change on a healthy Cluster as CloudNativePG does:
+    the module, told the spec changed, returns only after the rollout's phases, once the instances
+    run the new spec."""
+    emu = kube_emulator_factory(cnpg_delay=0.3)
+    emu.create(cluster_manifest(instances=2))
+    kind, result = run_module(emu, timeout=60)
+    assert kind == "exit" and result["ready"] is True, result.get("msg")
+
+    merge_patch_spec(emu, "db", {"resources": {"requests": {"memory": "1Gi"}}})
+    kind, result = run_module(emu, timeout=60, spec_changed=True)
+    assert kind == "exit" and result["ready"] is True, result.get("msg")
+    phases = [t["phase"] for t in result["timeline"]]
+    assert "Upgrading cluster" in phases, phases
+    assert "Primary instance is being restarted without a switchover" in phases, phases
+    assert phases[-1] == PHASE_HEALTHY
+    pods = emu.list("v1", "Pod", NS)
+    assert len(pods) == 2
+    assert all(p["spec"]["containers"][0]["resources"] == {"requests": {"memory": "1Gi"}} for p in pods)
+
+    image = "ghcr.io/cloudnative-pg/postgresql:18.5-system-trixie"
+    merge_patch_spec(emu, "db", {"imageName": image})
+    kind, result = run_module(emu, timeout=60, spec_changed=True)
+    assert kind == "exit" and result["ready"] is True, result.get("msg")
+    assert result["image"] == image and "Upgrading cluster" in [t["phase"] for t in result["timeline"]]
+    assert {p["spec"]["containers"][0]["image"] for p in emu.list("v1", "Pod", NS)} == {image}
 
 
 @pytest.mark.parametrize("phase", sorted(TERMINAL_PHASES))

@@ -68,12 +68,17 @@ GLOBAL_DEFAULT_PARAMETERS = {
 _MAJOR_FROM_TAG = re.compile(r":(\d+)(?:[.\-_][^/]*)?$")
 
 
+def image_major_version(image):
+    """The PostgreSQL major version in an image's tag, or None when the tag does not start with one."""
+    match = _MAJOR_FROM_TAG.search(image.split("@", 1)[0])
+    return int(match.group(1)) if match else None
+
+
 def _major_version(spec):
     catalog = spec.get("imageCatalogRef")
     if isinstance(catalog, dict) and isinstance(catalog.get("major"), int):
         return catalog["major"]
-    match = _MAJOR_FROM_TAG.search((spec.get("imageName") or DEFAULT_IMAGE_NAME).split("@", 1)[0])
-    return int(match.group(1)) if match else None
+    return image_major_version(spec.get("imageName") or DEFAULT_IMAGE_NAME)
 
 
 def _wal_archiving_disabled(metadata):

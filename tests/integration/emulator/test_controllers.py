@@ -54,57 +54,94 @@ def _ready(cluster):
 def test_cnpg_cluster_walks_phases_and_creates_objects(custom, kube_emulator):
     custom.create_namespaced_custom_object(*CNPG, _cluster())
     phases, cluster = _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
-    assert phases == ["Setting up primary", "Waiting for the instances to become active", HEALTHY]
+    assert phases == [
+        "Setting up primary",
+        "Waiting for the instances to become active",
+        "Creating a new replica",
+        "Waiting for the instances to become active",
+        HEALTHY,
+    ]
     status = cluster["status"]
     assert (status["instances"], status["readyInstances"], status["currentPrimary"]) == (2, 2, "pg-1")
     assert (status["writeService"], status["readService"]) == ("pg-rw", "pg-r")
-    ready = _ready(cluster)
-    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "ClusterIsReady", 1)
+    assert status["instancesStatus"] == {"healthy": ["pg-1", "pg-2"]}
+    # the image the defaulting webhook put in the spec, copied as the operator's reconcileImage does
+    assert status["image"] == cluster["spec"]["imageName"] == status["pgDataImageInfo"]["image"]
+    assert status["pgDataImageInfo"]["majorVersion"] == 18
+    # CloudNativePG 1.30 writes Type, Status, Reason and Message (and the transition time): no generation
+    assert _ready(cluster) == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "ClusterIsReady",
+        "message": "Cluster is Ready",
+        "lastTransitionTime": _ready(cluster)["lastTransitionTime"],
+    }
+    assert not any("observedGeneration" in c for c in status["conditions"])
+    assert "observedGeneration" not in status
     for suffix in ("rw", "ro", "r"):
         assert kube_emulator.get("v1", "Service", f"pg-{suffix}", "default")["spec"]["ports"][0]["port"] == 5432
     app = kube_emulator.get("v1", "Secret", "pg-app", "default")
-    assert {"username", "password", "dbname", "host", "uri"} <= set(app["data"])
+    assert {"username", "password", "dbname", "host", "uri", "fqdn-uri"} <= set(app["data"])
     assert base64.b64decode(app["data"]["host"]).decode() == "pg-rw"
     pods = {p["metadata"]["name"]: p for p in kube_emulator.list("v1", "Pod", "default")}
     assert sorted(pods) == ["pg-1", "pg-2"] and pods["pg-1"]["metadata"]["labels"]["role"] == "primary"
+    assert pods["pg-2"]["metadata"]["labels"]["cnpg.io/instanceRole"] == "replica"
     assert all(p["status"]["phase"] == "Running" for p in pods.values())
-    assert {p["metadata"]["name"] for p in kube_emulator.list("v1", "PersistentVolumeClaim", "default")} == {
-        "pg-1",
-        "pg-2",
-    }
+    pvcs = {p["metadata"]["name"]: p for p in kube_emulator.list("v1", "PersistentVolumeClaim", "default")}
+    assert sorted(pvcs) == ["pg-1", "pg-2"]
+    assert {p["metadata"]["annotations"]["cnpg.io/pvcStatus"] for p in pvcs.values()} == {"ready"}
     # deleting the cluster garbage-collects what it owns
     custom.delete_namespaced_custom_object(*CNPG, "pg")
     assert kube_emulator.get("v1", "Secret", "pg-app", "default") is None
 
 
-def test_cnpg_spec_change_goes_through_applying_configuration(custom, kube_emulator):
+def test_cnpg_spec_changes_act_as_the_operator_does(custom, kube_emulator):
+    """A change of the instances' PodSpec rolls them out, replicas first; more instances add a
+    replica; a change that needs no work leaves the status as it was."""
     custom.create_namespaced_custom_object(*CNPG, _cluster())
-    _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
+    _, healthy = _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
+    ready_since = _ready(healthy)["lastTransitionTime"]
+    custom.patch_namespaced_custom_object(*CNPG, "pg", {"spec": {"description": "the MLflow database"}})
+    time.sleep(0.5)  # several controller steps
+    unchanged = kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")
+    assert unchanged["metadata"]["generation"] == 2 and unchanged["status"] == healthy["status"]
+
+    custom.patch_namespaced_custom_object(*CNPG, "pg", {"spec": {"resources": {"requests": {"memory": "1Gi"}}}})
+    phases, cluster = _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY and _rolled_out(kube_emulator))
+    assert phases[0] == HEALTHY and phases[-1] == HEALTHY
+    assert "Upgrading cluster" in phases
+    assert phases.index("Upgrading cluster") < phases.index("Primary instance is being restarted without a switchover")
+    assert _ready(cluster)["lastTransitionTime"] >= ready_since  # it went False and back to True
+
     custom.patch_namespaced_custom_object(*CNPG, "pg", {"spec": {"instances": 3}})
-    phases, cluster = _phases(
-        custom, "pg", lambda s: s.get("phase") == HEALTHY and _ready({"status": s})["observedGeneration"] == 2
-    )
-    assert "Applying configuration" in phases and phases[-1] == HEALTHY
-    assert cluster["metadata"]["generation"] == 2 and cluster["status"]["readyInstances"] == 3
+    phases, cluster = _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY and s.get("readyInstances") == 3)
+    assert "Creating a new replica" in phases
     assert sorted(p["metadata"]["name"] for p in kube_emulator.list("v1", "Pod", "default")) == ["pg-1", "pg-2", "pg-3"]
+
+
+def _rolled_out(emulator):
+    pods = emulator.list("v1", "Pod", "default")
+    return len(pods) == 2 and all(
+        p["spec"]["containers"][0].get("resources") == {"requests": {"memory": "1Gi"}}
+        and p["status"].get("phase") == "Running"
+        for p in pods
+    )
 
 
 def test_cnpg_bootstrap_secret_missing_or_incomplete_blocks_readiness(custom, kube_emulator):
     spec = {"bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow", "secret": {"name": "pg-owner"}}}}
     custom.create_namespaced_custom_object(*CNPG, _cluster(**spec))
-    _, cluster = _phases(custom, "pg", lambda s: "not found" in (s.get("phaseReason") or ""))
-    assert cluster["status"]["phase"] == "Setting up primary" and _ready(cluster)["status"] == "False"
+    _, cluster = _phases(custom, "pg", lambda s: s.get("phase") == "Setting up primary")
+    assert cluster["status"]["phaseReason"] == "Creating primary instance pg-1" and _ready(cluster)["status"] == "False"
     kube_emulator.create(_secret("pg-owner", username="mlflow"))
-    _, cluster = _phases(custom, "pg", lambda s: "password" in (s.get("phaseReason") or ""))
-    assert cluster["status"]["phase"] == "Setting up primary"
-    time.sleep(0.5)  # several controller steps: still not ready
-    assert kube_emulator.get(*["postgresql.cnpg.io/v1", "Cluster", "pg", "default"])["status"]["phase"] != HEALTHY
+    time.sleep(0.5)  # several controller steps: the initdb job cannot start without the password
+    blocked = kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")["status"]
+    assert blocked["phase"] == "Setting up primary" and kube_emulator.get("v1", "Pod", "pg-1", "default") is None
     kube_emulator.delete("v1", "Secret", "pg-owner", "default")
     kube_emulator.create(_secret("pg-owner", username="mlflow", password="s3cret"))
     _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
-    app = kube_emulator.get("v1", "Secret", "pg-app", "default")["data"]
-    assert base64.b64decode(app["password"]).decode() == "s3cret"
-    assert base64.b64decode(app["dbname"]).decode() == "mlflow"
+    # the bootstrap secret is the application secret: the operator creates no <name>-app
+    assert kube_emulator.get("v1", "Secret", "pg-app", "default") is None
 
 
 def test_cnpg_fail_with_ends_in_failure_phase(custom, kube_emulator):
@@ -378,11 +415,25 @@ def test_authentik_without_gateway_crds_makes_no_route(kube_emulator_factory):
 
 def test_cnpg_waits_for_its_volumes_without_churning(custom, kube_emulator):
     custom.create_namespaced_custom_object(*CNPG, _cluster(storage={"size": "1Gi", "storageClass": "fast-ssd"}))
-    _, cluster = _phases(custom, "pg", lambda s: "not bound" in (s.get("phaseReason") or ""))
-    assert cluster["status"]["phase"] == "Setting up primary"
-    rv = cluster["metadata"]["resourceVersion"]
+    _, cluster = _phases(custom, "pg", lambda s: s.get("phase") == "Setting up primary")
+    assert cluster["status"]["phaseReason"] == "Creating primary instance pg-1"
+    time.sleep(0.3)
+    rv = kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")["metadata"]["resourceVersion"]
     time.sleep(0.5)  # five controller steps: the blocked cluster is not rewritten over and over
     assert kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")["metadata"]["resourceVersion"] == rv
+    assert kube_emulator.get("v1", "Pod", "pg-1", "default") is None  # the initdb job has no volume yet
     storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"}}
     kube_emulator.create(dict(storage_class, provisioner="example.com/ssd"))
     _phases(custom, "pg", lambda s: s.get("phase") == HEALTHY)
+
+
+def test_cnpg_image_without_a_version_stops_the_operator(custom, kube_emulator):
+    """reconcileImage cannot parse a major version from the tag: the phase says so, and the pass ends
+    there (no instance is created, the status is not rewritten)."""
+    custom.create_namespaced_custom_object(*CNPG, _cluster(imageName="registry.example.com/postgres:latest"))
+    _, cluster = _phases(custom, "pg", lambda s: s.get("phase") == "Cluster has incomplete or invalid image catalog")
+    assert "cannot parse version from image" in cluster["status"]["phaseReason"]
+    rv = cluster["metadata"]["resourceVersion"]
+    time.sleep(0.5)
+    assert kube_emulator.get("postgresql.cnpg.io/v1", "Cluster", "pg", "default")["metadata"]["resourceVersion"] == rv
+    assert kube_emulator.list("v1", "PersistentVolumeClaim", "default") == []

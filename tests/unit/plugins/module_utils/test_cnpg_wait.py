@@ -177,6 +177,37 @@ def test_changed_spec_waits_for_the_operator_to_leave_healthy(clock):
     assert [t["phase"] for t in w.result()["timeline"]] == [PHASE_HEALTHY, "Upgrading cluster", PHASE_HEALTHY]
 
 
+def test_a_new_image_copied_into_a_healthy_status_does_not_end_the_wait(clock):
+    """The operator first copies the new image into status.image, still healthy, then starts the
+    rollout: the healthy rewrite is not taken as the operator's answer."""
+    new_image = "ghcr.io/cloudnative-pg/postgresql:18.7-system-trixie"
+
+    def with_image(obj):
+        obj["spec"]["imageName"] = obj["status"]["image"] = new_image
+        return obj
+
+    first = stale_healthy("20")
+    first["spec"]["imageName"] = new_image
+    api = FakeApi(
+        clock,
+        lists=[(first, "20")],
+        watches=[
+            [
+                Advance(0.5),
+                event(with_image(healthy(rv="21"))),
+                Advance(0.5),
+                event(with_image(cluster("Upgrading cluster", 2, 3, ready="False", rv="22"))),
+                Advance(9),
+                event(with_image(healthy(rv="23"))),
+            ]
+        ],
+    )
+    w = waiter(api, clock, spec_changed=True, settle_seconds=5)
+    w.wait()
+    assert w.elapsed == 10.0
+    assert [t["phase"] for t in w.result()["timeline"]] == [PHASE_HEALTHY, "Upgrading cluster", PHASE_HEALTHY]
+
+
 def test_changed_spec_with_nothing_to_do_is_ready_after_the_settle_time(clock):
     """A change the operator has nothing to show for (no status write) is ready once the status
     stayed the same for settle_seconds; the watch is cut to wake up then."""

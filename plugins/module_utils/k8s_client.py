@@ -134,13 +134,14 @@ class Unavailable(K8sError):
 
 
 def retryable(error):
-    """The retry policy: 429, 5xx, connection errors, and a 409 that a ``create`` lost. Never 403 or 422."""
+    """The retry policy: 429, 5xx, connection errors, and a 409 that a ``create`` or an ``apply`` lost
+    (another writer created the object first; a forced apply has no field conflicts). Never 403 or 422."""
     if not isinstance(error, ApiError):
         return False
     status = error.status
     if status is None or status == 429 or status >= 500:
         return True
-    return status == 409 and error.verb == "create"
+    return status == 409 and error.verb in ("create", "apply")
 
 
 def error_message(body):

@@ -10,17 +10,25 @@ plugin). One ``Engine.run`` call:
 
 1. reads the objects asked for (``lookups``), each answered in ``lookups`` (in order) and, when
    the entry has a ``key``, in ``found[key]``;
-2. compares each manifest with its live object on the client, with the rules of
-   module_utils/k8s_objects.py (a manifest is in sync when the live object holds every field it
-   sets), and writes only those that differ: a create, or a strategic merge patch (a JSON merge
-   patch for custom resources, which refuse the strategic one), the same requests
-   kubernetes.core.k8s sends with ``state: present``;
+2. applies each manifest with server-side apply under the collection's field manager
+   (``FIELD_MANAGER``): the API server merges it, removes the fields this manager set before and
+   no longer sends, and stores quantities and defaults as it does. "Changed" is the server's
+   answer: an apply that leaves the object's resourceVersion alone changed nothing. Conflicts with
+   other managers are forced: the inventory is the desired state of every field a role sends
+   (a hand edit of such a field is taken back, as ``kubectl apply --server-side
+   --force-conflicts`` does), and the fields a role does not send stay with their owners;
 3. deletes the switched-off objects (``absent``) that exist, with ``propagationPolicy: Orphan``, so
    what they own stays (a ScheduledBackup's Backups, their volume snapshots).
 
-In check mode every write and delete is sent as a server-side dry run (``dryRun=All``), so the
-answer is the API server's; an object in a namespace that this run would create is reported
-without a request (the server refuses even a dry run there).
+In check mode every apply and delete is sent as a server-side dry run (``dryRun=All``), so the
+answer is the API server's (the object it would store, compared with the live one); an object in
+a namespace that this run would create is reported without a request (the server refuses even a
+dry run there).
+
+Objects written by the engine before it used server-side apply carry their fields under the
+Python client's default manager (``LEGACY_FIELD_MANAGERS``, operation Update). Before the first
+apply, those fields are moved to the collection's manager, as client-go's ``csaupgrade`` moves
+kubectl's client-side apply fields; otherwise a field the role stops sending would stay.
 
 Every request runs under the retry policy of module_utils/k8s_client.py (429, 5xx, dropped
 connections, a create lost to a 409; never 403 or 422), once, here; tasks do not retry.
@@ -42,9 +50,9 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_client impor
     request,
 )
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
+    changed_paths,
     comparable,
     describe,
-    differences,
     object_not_found,
     object_ref,
     without_managed_fields,
@@ -64,8 +72,13 @@ DELETED = "deleted"
 PLANNED = "planned"  # check mode: the dry run's answer; ``operation`` says create, update or delete
 SKIPPED = "skipped"  # skip_unserved: the API server does not serve the kind (CRD not installed)
 
-STRATEGIC = "application/strategic-merge-patch+json"
-MERGE = "application/merge-patch+json"
+# The field manager of every apply: the fields it owns are the ones the roles send.
+FIELD_MANAGER = "apocrathia.mlflow"
+# What the engine's create and patch requests were recorded as before it applied server-side: the
+# kubernetes Python client's User-Agent (OpenAPI-Generator/<version>/python), which the API server
+# takes as the manager of an Update when the request names none.
+LEGACY_FIELD_MANAGERS = ("OpenAPI-Generator",)
+JSON_PATCH = "application/json-patch+json"
 ORPHAN = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Orphan"}
 
 # Shown instead of a Secret's values in diffs and returned objects.
@@ -162,9 +175,9 @@ class ObjectReader:
                 del self._resources[key]
         return self.resource(api_version, kind)
 
-    def read(self, api_version, kind, name=None, namespace=None, label_selector=None):
+    def read(self, api_version, kind, name=None, namespace=None, label_selector=None, managed_fields=False):
         """(api_found, [objects]) for one object, or for every object of the kind (matching
-        ``label_selector``) without a name."""
+        ``label_selector``) without a name; ``metadata.managedFields`` only with ``managed_fields``."""
         resource = self.resource(api_version, kind)
         if resource is None:
             return False, []
@@ -192,13 +205,27 @@ class ObjectReader:
         if kind_gone and not self._discovery_refreshed:
             if self.refresh_discovery(api_version, kind) is None:
                 return False, []
-            return self.read(api_version, kind, name, namespace, label_selector)
+            return self.read(api_version, kind, name, namespace, label_selector, managed_fields)
         if found is None:
             return True, []
         found = found.to_dict()
         items = found.get("items") if not name else None
         objects = items if items is not None else [found]
-        return True, [without_managed_fields(obj) for obj in objects]
+        return True, objects if managed_fields else [without_managed_fields(obj) for obj in objects]
+
+
+def sets_only_its_name(definition):
+    """Whether a manifest sets nothing beyond apiVersion, kind, name and namespace (a bare Namespace)."""
+    metadata = definition.get("metadata") or {}
+    return set(definition) <= {"apiVersion", "kind", "metadata"} and set(metadata) <= {"name", "namespace"}
+
+
+def merged_fields(left, right):
+    """The union of two managedFields field sets (FieldsV1: nested maps whose leaves are {})."""
+    result = dict(left)
+    for key, value in right.items():
+        result[key] = merged_fields(result.get(key) or {}, value) if isinstance(value, dict) else value
+    return result
 
 
 def check_definition(index, definition):
@@ -389,12 +416,28 @@ class Engine:
                 live=definition,
                 return_live=return_live,
             )
-        _, objects = self.reader.read(api_version, kind, name, namespace)
+        _, objects = self.reader.read(api_version, kind, name, namespace, managed_fields=True)
         live = objects[0] if objects else None
-        differing = differences(comparable(definition), live) if live else ["."]
+        if live is not None and sets_only_its_name(definition):
+            # Nothing to apply to an object that exists. (An apply owning no field leaves no
+            # managedFields entry; the API server then records the next apply's takeover as a
+            # write, "before-first-apply", and the re-run would report a change.)
+            return self._result(ref, UNCHANGED, live=without_managed_fields(live), return_live=return_live)
+        if live is not None and not self.check_mode:
+            live = self._adopt_legacy_fields(resource, live, ref)
+        after = self._apply(resource, comparable(definition), ref)
+        if live is None:
+            differing = ["."]
+        elif self.check_mode:
+            # A dry run stores nothing, so the resourceVersion says nothing: compare what it would store.
+            differing = changed_paths(for_diff(live), for_diff(after))
+        elif after["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion"):
+            differing = []
+        else:
+            differing = changed_paths(for_diff(live), for_diff(after)) or ["metadata"]
+        live = without_managed_fields(live) if live else None
         if not differing:
-            return self._result(ref, UNCHANGED, live=live, return_live=return_live)
-        after = self._write(resource, definition, ref, exists=live is not None)
+            return self._result(ref, UNCHANGED, live=after, return_live=return_live)
         operation = "update" if live else "create"
         if self.check_mode:
             action = PLANNED
@@ -413,38 +456,77 @@ class Engine:
             return_live=return_live,
         )
 
-    def _write(self, resource, definition, ref, exists):
-        api_version, kind, name, namespace = ref
-        params = {}
-        if namespace and resource.namespaced:
-            params["namespace"] = namespace
+    def _params(self, resource, ref):
+        params = {"name": ref[2]}
+        if ref[3] and resource.namespaced:
+            params["namespace"] = ref[3]
         if self.check_mode:
             params["dry_run"] = "All"
-        state = {"exists": exists, "lost": False}
+        return params
 
-        def attempt():
-            if state["lost"]:
-                # A create answered 409: created meanwhile (another writer, or our own create
-                # whose answer was lost). Read again: patch what is there, or create again.
-                state["exists"] = bool(self.reader.read(api_version, kind, name, namespace)[1])
-                state["lost"] = False
-            if not state["exists"]:
-                try:
-                    return self.client.create(resource, definition, **params)
-                except Exception as e:  # noqa: BLE001 - re-raised for the retry policy
-                    state["lost"] = _status(e) == 409
-                    raise
-            try:
-                return self.client.patch(resource, definition, name=name, content_type=STRATEGIC, **params)
-            except Exception as e:  # noqa: BLE001 - re-raised for the retry policy
-                if _status(e) != 415:
-                    raise
-            # Custom resources take no strategic merge patch.
-            return self.client.patch(resource, definition, name=name, content_type=MERGE, **params)
-
-        answer = call(attempt, "patch" if exists else "create", describe(api_version, kind, name, namespace))
+    def _apply(self, resource, body, ref):
+        """The object the API server stores (or, in check mode, would store) for ``body``."""
+        api_version, kind, name, namespace = ref
+        params = self._params(resource, ref)
+        # The dynamic client's own server-side apply: kubernetes.core's K8SClient.apply would
+        # read the object again first, which this engine has just done.
+        answer = call(
+            lambda: self.client.client.server_side_apply(
+                resource, body=body, field_manager=FIELD_MANAGER, force_conflicts=True, **params
+            ),
+            "apply",
+            describe(api_version, kind, name, namespace),
+        )
         answer = answer.to_dict() if hasattr(answer, "to_dict") else answer
-        return without_managed_fields(answer) if isinstance(answer, dict) else definition
+        return without_managed_fields(answer)
+
+    def _adopt_legacy_fields(self, resource, live, ref):
+        """``live`` after the fields that earlier versions of the engine wrote are moved to ``FIELD_MANAGER``.
+
+        One JSON patch of ``metadata.managedFields``, guarded by the resourceVersion read, as
+        client-go's csaupgrade.UpgradeManagedFieldsPatch builds it (k8s.io/client-go
+        util/csaupgrade/upgrade.go): the legacy Update entries go, and their fields join this
+        manager's Apply entry. Nothing else of the object changes. A lost race (the guard fails,
+        422) leaves the object as it is: the apply that follows still sets every field sent.
+        """
+        entries = (live.get("metadata") or {}).get("managedFields") or []
+        legacy = [
+            entry
+            for entry in entries
+            if entry.get("manager") in LEGACY_FIELD_MANAGERS
+            and entry.get("operation") == "Update"
+            and not entry.get("subresource")
+        ]
+        if not legacy:
+            return live
+        own = [
+            entry
+            for entry in entries
+            if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and not entry.get("subresource")
+        ]
+        fields = {}
+        for entry in own + legacy:
+            fields = merged_fields(fields, entry.get("fieldsV1") or {})
+        adopted = dict(own[0] if own else legacy[0])
+        adopted.update(manager=FIELD_MANAGER, operation="Apply", fieldsType="FieldsV1", fieldsV1=fields)
+        adopted.pop("subresource", None)
+        kept = [entry for entry in entries if entry not in legacy and entry not in own] + [adopted]
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"].get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields", "value": kept},
+        ]
+        api_version, kind, name, namespace = ref
+        try:
+            answer = call(
+                lambda: self.client.patch(resource, patch, content_type=JSON_PATCH, **self._params(resource, ref)),
+                "patch",
+                describe(api_version, kind, name, namespace),
+            )
+        except ApiError as e:
+            if e.status not in (409, 422):
+                raise
+            return live
+        return answer.to_dict() if hasattr(answer, "to_dict") else answer
 
     def delete(self, entry):
         ref = (entry["api_version"], entry["kind"], entry["name"], entry.get("namespace") or "")

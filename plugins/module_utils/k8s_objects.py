@@ -91,6 +91,25 @@ def differences(desired, live, path=""):
     return [] if _scalars_equal(desired, live) else [path or "."]
 
 
+def changed_paths(before, after, path=""):
+    """Dotted paths where two objects differ either way: a field added, changed or removed."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found = []
+        for key in sorted(set(before) | set(after), key=str):
+            child = "{0}.{1}".format(path, key) if path else str(key)
+            if key not in before or key not in after:
+                found.append(child)
+            else:
+                found.extend(changed_paths(before[key], after[key], child))
+        return found
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        found = []
+        for index, (old, new) in enumerate(zip(before, after)):  # noqa: B905 - lengths checked above
+            found.extend(changed_paths(old, new, "{0}[{1}]".format(path, index)))
+        return found
+    return [] if before == after and type(before) is type(after) else [path or "."]
+
+
 def comparable(definition):
     """The manifest as the API server stores it: a Secret's stringData becomes base64 data."""
     if definition.get("kind") != "Secret" or not definition.get("stringData"):

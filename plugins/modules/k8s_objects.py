@@ -21,19 +21,27 @@ author:
   - apocrathia (@apocrathia)
 
 description:
-  - The object engine of the collection's roles. One call reads the objects in O(lookups), compares
-    every manifest of O(definitions) with its live object on the client, writes only those that
-    differ, and deletes the objects of O(absent) that exist.
-  - "A manifest is in sync when every field it sets has that value in the live object. Fields
-    only the live object has (defaults the API server adds, C(status), labels other controllers
-    set) do not count. Lists must match element by element. A Secret's C(stringData) is compared,
-    base64-encoded, with its C(data). Quantities are compared by value (V(1024Mi) equals V(1Gi))."
-  - A manifest that differs is written the way M(kubernetes.core.k8s) writes with C(state=present)
-    - a create when the object does not exist, else a strategic merge patch (a JSON merge patch for
-    custom resources). A create that loses a race to another writer (409) is retried as a patch.
+  - The object engine of the collection's roles. One call reads the objects in O(lookups), applies
+    every manifest of O(definitions) with server-side apply, and deletes the objects of O(absent)
+    that exist.
+  - "Every manifest is applied under the field manager C(apocrathia.mlflow), with conflicts forced:
+    the API server merges it into the live object and removes the fields this manager set before
+    and the manifest no longer sets (a removed label, annotation or PostgreSQL parameter goes from
+    the cluster too). Fields only other managers set (defaults, C(status), labels other
+    controllers add) stay. A field a role sends that someone changed by hand is set back, as
+    C(kubectl apply --server-side --force-conflicts) would."
+  - "RV(objects[].action) is the API server's answer: V(unchanged) when the apply left the object's
+    C(resourceVersion) as it was (quantities such as V(1000m) are stored as V(1), so they compare
+    as the server stores them), V(updated) or V(created) otherwise. A manifest that sets nothing
+    but its name (a bare C(Namespace)) is not applied to an object that exists."
+  - Objects written by earlier versions of this collection (with create and patch requests) have
+    their fields moved to the C(apocrathia.mlflow) manager before the first apply, as
+    C(kubectl) moves client-side apply fields (one JSON patch of C(metadata.managedFields)), so a
+    field a role stopped sending is removed on the first run after an upgrade too.
   - Objects of O(absent) are deleted with C(propagationPolicy=Orphan), so what they own stays (a
     C(ScheduledBackup)'s C(Backups), their volume snapshots).
-  - A run with nothing to change sends only reads (C(get), C(list)).
+  - A run with nothing to change sends reads and one apply per manifest, which the API server
+    carries out as no-ops (no C(resourceVersion) moves).
   - Requests answered with 429 or a 5xx, and dropped connections, are retried with backoff, five
     times in a row at most; a 403, 422 or any other answer fails the task at once. Do not add
     C(retries) to the task.
@@ -152,8 +160,8 @@ attributes:
   check_mode:
     support: full
     description:
-      - Every write and delete is sent as a server-side dry run (C(dryRun=All)), so the answers are
-        the API server's. Objects in a namespace this run would create are reported as planned
+      - Every apply and delete is sent as a server-side dry run (C(dryRun=All)), so the answers are
+        the API server's; an object is planned when what the server would store differs from the live one. Objects in a namespace this run would create are reported as planned
         without a request (the API server refuses a dry run there).
   diff_mode:
     support: full
@@ -245,7 +253,9 @@ objects:
       description: V(create), V(update) or V(delete) for an object written, deleted or planned; empty otherwise.
       type: str
     differences:
-      description: Dotted paths of the manifest's fields the live object did not hold (V(.) for a missing object).
+      description:
+        - Dotted paths where the object the API server stored (in check mode, would store) differs from
+          the live object before the call, a removed field included (V(.) for a missing object).
       type: list
       elements: str
     live:

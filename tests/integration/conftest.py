@@ -131,8 +131,13 @@ def snapshot(emulator):
 
 
 def real_writes(emulator):
-    """Write requests that changed something (server-side dry runs excluded)."""
-    return [r for r in emulator.requests if r.verb in WRITE_VERBS and "dryRun=All" not in r.path and r.status < 400]
+    """Write requests that changed something: not a server-side dry run, and not an apply the
+    server found nothing to do for (the object's resourceVersion stayed)."""
+    return [
+        r
+        for r in emulator.requests
+        if r.verb in WRITE_VERBS and "dryRun=All" not in r.path and r.status < 400 and r.wrote
+    ]
 
 
 def secret_strings(*values):

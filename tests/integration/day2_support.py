@@ -194,4 +194,8 @@ def deletes(emulator):
 
 
 def writes(emulator):
-    return [r for r in emulator.requests if r.verb in WRITE_VERBS and "dryRun=All" not in r.path and r.status < 400]
+    return [
+        r
+        for r in emulator.requests
+        if r.verb in WRITE_VERBS and "dryRun=All" not in r.path and r.status < 400 and r.wrote
+    ]

@@ -108,8 +108,8 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
         f.latency(0.5, resource="clusters")  # slow responses
         f.add(verb="watch", resource="clusters", nth=2, status=429)
         f.add(verb="watch", resource="clusters", nth=3, status=500)
-        # the artifact PVC's create (no dry run before it: the comparison only reads)
-        f.add(verb="create", resource="persistentvolumeclaims", nth=1, status=409)
+        # the artifact PVC's apply, answered as if another writer had created it first
+        f.add(verb="patch", resource="persistentvolumeclaims", nth=1, status=409)
         f.add(
             verb=helm_write_verb(), resource="deployments", nth=1, status=500, message="etcdserver: request timed out"
         )
@@ -128,9 +128,9 @@ def test_faults_are_ridden_out_until_a_500_fails_the_run_with_a_clear_message(si
         (r.status, r.path) for r in watches
     ]
     conflicts = [(r.resource, r.verb) for r in emu.requests if r.status == 409]
-    assert conflicts == [("persistentvolumeclaims", "create")]
-    # kubernetes.core reports a create answered by 409 as done without an object; the apply in
-    # The object engine retries it, so the PVC exists after this run.
+    assert conflicts == [("persistentvolumeclaims", "patch")]
+    # The object engine sends the apply again (a forced apply has no field conflicts: a 409 is a
+    # lost create race), so the PVC exists after this run.
     assert emu.get("v1", "PersistentVolumeClaim", "mlflow-artifacts-pvc", NS)
     # the fatal one: helm's first Deployment write, reported with the API server's answer (by the
     # release task itself, or by the role's check of its outcome)

@@ -1,10 +1,11 @@
 """The object engine (module_utils/k8s_engine.py, behind the k8s_objects action plugin) in-process,
 with kubernetes.core's real client over HTTP to the API emulator.
 
-What the roles rely on: it writes only what differs (a re-run sends no write request), deletes
-switched-off objects without cascading, answers in check mode with the server's dry run and
-writes nothing, returns one structured result per object, and retries transient failures once,
-inside, but never a 403 or 422.
+What the roles rely on: it applies each manifest server-side under the collection's field manager
+(a re-run changes no object: the server finds nothing to do; a field the manifest no longer sets
+is removed), deletes switched-off objects without cascading, answers in check mode with the
+server's dry run and writes nothing, returns one structured result per object, and retries
+transient failures once, inside, but never a 403 or 422.
 """
 
 import base64
@@ -50,14 +51,19 @@ def engine(emu, **kwargs):
 
 
 def writes(emu):
-    return [(r.verb, r.resource, r.name) for r in emu.requests if r.verb in ("create", "update", "patch", "delete")]
+    """The write requests that changed an object (an apply the server found nothing to do for did not)."""
+    return [
+        (r.verb, r.resource, r.name)
+        for r in emu.requests
+        if r.verb in ("create", "update", "patch", "delete") and r.wrote and "dryRun=All" not in r.path
+    ]
 
 
 def actions(outcome):
     return [(o["ref"], o["action"]) for o in outcome["objects"]]
 
 
-def test_applies_then_a_rerun_sends_no_write(kube_emulator):
+def test_applies_then_a_rerun_changes_nothing(kube_emulator):
     emu = kube_emulator
     out = engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
     assert actions(out) == [
@@ -75,6 +81,10 @@ def test_applies_then_a_rerun_sends_no_write(kube_emulator):
     assert out["changed"] is False
     assert {o["action"] for o in out["objects"]} == {"unchanged"}
     assert writes(emu) == []
+    # Each object was applied (the bare Namespace needs no apply), and the server kept each as it was.
+    applies = [r for r in emu.requests if r.content_type == "application/apply-patch+yaml"]
+    assert sorted(r.resource for r in applies) == ["networkpolicies", "secrets"]
+    assert all("fieldManager=apocrathia.mlflow" in r.path and "force=true" in r.path for r in applies)
 
 
 def test_updates_only_what_differs_and_reports_the_paths(kube_emulator):
@@ -97,17 +107,22 @@ def test_updates_only_what_differs_and_reports_the_paths(kube_emulator):
     assert writes(emu) == [("patch", "networkpolicies", "db")]
 
 
-def test_custom_resources_are_merge_patched(kube_emulator):
+def test_custom_resources_are_applied_and_a_dropped_field_is_removed(kube_emulator):
     emu = kube_emulator
-    engine(emu).run(definitions=[SCHEDULE], namespace=NS)
+    labelled = copy.deepcopy(SCHEDULE)
+    labelled["metadata"]["labels"] = {"team": "ml"}
+    labelled["spec"]["immediate"] = True
+    engine(emu).run(definitions=[labelled], namespace=NS)
     changed = copy.deepcopy(SCHEDULE)
     changed["spec"]["schedule"] = "0 0 4 * * *"
     emu.reset_requests()
     out = engine(emu).run(definitions=[changed])
     assert actions(out) == [(f"ScheduledBackup {NS}/db", "updated")]
-    assert emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS)["spec"]["schedule"] == "0 0 4 * * *"
-    # The strategic merge patch is refused (415) and the JSON merge patch follows.
-    assert [r.content_type for r in emu.requests if r.verb == "patch"][-1] == "application/merge-patch+json"
+    assert out["objects"][0]["differences"] == ["metadata.labels.team", "spec.immediate", "spec.schedule"]
+    live = emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS)
+    assert live["spec"]["schedule"] == "0 0 4 * * *"
+    # What the manifest stopped setting is gone from the live object.
+    assert "immediate" not in live["spec"] and "team" not in (live["metadata"].get("labels") or {})
 
 
 def test_switched_off_objects_are_deleted_without_what_they_own(kube_emulator):
@@ -164,7 +179,9 @@ def test_check_mode_plans_with_dry_runs_and_changes_nothing(kube_emulator):
     ]
     # The server answered each dry run: the planned update is what it would store.
     assert out["objects"][0]["diff"]["after"]["spec"]["ingress"][0]["ports"][0]["port"] == 5433
-    assert [verb for verb, _resource, _name in writes(emu)] == ["patch", "create", "delete"]
+    dry_runs = [(r.verb, r.resource) for r in emu.requests if "dryRun=All" in r.path]
+    assert dry_runs == [("patch", "networkpolicies"), ("patch", "secrets"), ("delete", "scheduledbackups")]
+    assert writes(emu) == []
     assert emu.get("networking.k8s.io/v1", "NetworkPolicy", "db", NS)["spec"]["ingress"][0]["ports"][0]["port"] == 5432
     assert emu.get("v1", "Secret", "db-app", NS) is None
     assert emu.get("postgresql.cnpg.io/v1", "ScheduledBackup", "db", NS) is not None
@@ -260,24 +277,23 @@ def test_unserved_kinds_fail_or_are_skipped(kube_emulator_factory):
 
 def test_transient_failures_are_retried_inside_once(kube_emulator):
     emu = kube_emulator
-    emu.faults.add(verb="create", resource="networkpolicies", status=429, times=2)
+    emu.faults.add(verb="patch", resource="networkpolicies", status=429, times=2)
     emu.faults.add(verb="get", resource="secrets", status=503, times=1)
     out = engine(emu).run(definitions=[POLICY, SECRET], namespace=NS)
     assert [o["action"] for o in out["objects"]] == ["created"] * 3
-    assert [r.status for r in emu.requests if r.verb == "create" and r.resource == "networkpolicies"] == [429, 429, 201]
+    assert [r.status for r in emu.requests if r.verb == "patch" and r.resource == "networkpolicies"] == [429, 429, 201]
 
 
-def test_a_create_lost_to_a_409_becomes_a_patch(kube_emulator):
+def test_an_apply_that_loses_a_create_race_is_sent_again(kube_emulator):
     emu = kube_emulator
     engine(emu).run(namespace=NS)
-    emu.faults.add(verb="create", resource="networkpolicies", status=409, times=1)
+    emu.faults.add(verb="patch", resource="networkpolicies", status=409, times=1)
     emu.reset_requests()
     out = engine(emu).run(definitions=[POLICY])
-    # The emulator answered 409 without creating: the retry reads again and, finding nothing, creates.
     assert actions(out) == [(f"NetworkPolicy {NS}/db", "created")]
     assert [(r.verb, r.status) for r in emu.requests if r.resource == "networkpolicies" and r.verb != "get"] == [
-        ("create", 409),
-        ("create", 201),
+        ("patch", 409),
+        ("patch", 201),
     ]
 
 
@@ -285,12 +301,12 @@ def test_a_create_lost_to_a_409_becomes_a_patch(kube_emulator):
 def test_forbidden_and_invalid_are_not_retried(kube_emulator, status):
     emu = kube_emulator
     engine(emu).run(namespace=NS)
-    emu.faults.add(verb="create", resource="networkpolicies", status=status, times=None)
+    emu.faults.add(verb="patch", resource="networkpolicies", status=status, times=None)
     emu.reset_requests()
     with pytest.raises(k8s_client.ApiError) as failure:
         engine(emu).run(definitions=[POLICY])
     assert failure.value.status == status
-    assert [r.verb for r in emu.requests if r.resource == "networkpolicies"].count("create") == 1
+    assert [r.verb for r in emu.requests if r.resource == "networkpolicies"].count("patch") == 1
 
 
 def test_each_group_version_is_discovered_once_per_call(kube_emulator_factory):

@@ -64,17 +64,23 @@ def test_converge_changes_then_second_run_changes_nothing(converged_site):
         if r["status"] == "changed"
     ]
     assert recap["changed"] == 0 and recap["failed"] == 0, (recap, changed)
-    # Not one write request (an unchanged object is compared by a dry run, never patched),
-    # and no object in the store changed.
+    # No write that changed anything (each object's apply was a no-op for the API server), and
+    # no object in the store changed.
     assert converged_site.writes["idempotence"] == [], [(w.verb, w.path) for w in converged_site.writes["idempotence"]]
     before, after = converged_site.snapshots["before_idempotence"], converged_site.snapshots["after"]
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}
 
 
-def test_second_run_only_reads_and_leaves_the_release_alone(converged_site):
-    # Not even a server-side dry run: the roles compare on the client, after one read each.
+def test_second_run_only_reads_and_applies_and_leaves_the_release_alone(converged_site):
+    # Reads, and one server-side apply per object the roles manage, each a no-op for the server;
+    # no other write, no dry run.
     requests = converged_site.requests["idempotence"]
-    assert {r.verb for r in requests} <= {"get", "list"}, sorted({(r.verb, r.path) for r in requests})
+    assert {r.verb for r in requests} <= {"get", "list", "patch"}, sorted({(r.verb, r.path) for r in requests})
+    applies = [r for r in requests if r.verb == "patch"]
+    assert applies and all(
+        r.content_type == "application/apply-patch+yaml" and "fieldManager=apocrathia.mlflow" in r.path and not r.wrote
+        for r in applies
+    ), [(r.path, r.content_type, r.wrote) for r in applies]
     run = converged_site.runs["idempotence"]
     # Every object the roles manage was found in sync.
     objects = run.objects()

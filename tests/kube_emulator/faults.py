@@ -20,6 +20,9 @@ class RequestRecord:
     subresource: str | None = None
     content_type: str | None = None
     time: float = field(default_factory=time.time)
+    # False for an update or patch (server-side apply included) that left the object's
+    # resourceVersion alone: the API server wrote nothing.
+    wrote: bool = True
 
     def to_dict(self):
         return asdict(self)

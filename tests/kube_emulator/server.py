@@ -31,6 +31,7 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
 }
 ROUTE = web.RequestKey("route", object)
+WROTE = web.RequestKey("wrote", bool)
 
 
 class Route:
@@ -338,6 +339,7 @@ class Server:
             delay = self.emu.faults.delay_for(verb, rt)
             if delay:
                 await asyncio.sleep(delay)
+            rv_before = self._object_rv(route) if verb in ("update", "patch") else None
             fault = self.emu.faults.status_for(verb, rt) if rt else None
             if fault:
                 code, message = fault
@@ -346,6 +348,8 @@ class Server:
                 raise ApiError(code, message or f"injected fault: {code}")
             response = await handler(request)
             status = response.status
+            if rv_before is not None and status < 400 and "dryRun=All" not in request.path_qs:
+                request[WROTE] = self._object_rv(route) != rv_before
             return response
         except ApiError as error:
             status = error.code
@@ -362,11 +366,22 @@ class Server:
                 status=status,
                 duration=time.monotonic() - started,
                 content_type=request.headers.get("Content-Type"),
+                wrote=request.get(WROTE, True),
             )
             if route:
                 record.resource, record.namespace, record.name = route.rt.plural, route.namespace, route.name
                 record.subresource = route.subresource
             self.emu.request_log.add(record)
+
+    def _object_rv(self, route):
+        """The resourceVersion of the object a request names (None when there is none)."""
+        if not (route and route.rt and route.name):
+            return None
+        try:
+            current = self.store.get(route.rt, route.namespace, route.name)
+        except ApiError:
+            return None
+        return current["metadata"].get("resourceVersion")
 
     async def dispatch(self, request):
         path = request.path.rstrip("/") or "/"

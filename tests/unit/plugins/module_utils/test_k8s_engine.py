@@ -13,6 +13,8 @@ from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_engine impor
     data_digest,
     for_diff,
     masked,
+    merged_fields,
+    sets_only_its_name,
 )
 
 
@@ -59,3 +61,22 @@ def test_diffs_leave_out_what_changes_on_every_write():
     }
     assert for_diff(live) == {"kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}, "data": {"k": "v"}}
     assert for_diff(None) == {}
+
+
+def test_merged_fields_is_the_union_of_two_field_sets():
+    """FieldsV1 as the API server writes it: nested maps, {} at the leaves, list items by key."""
+    applied = {"f:metadata": {"f:labels": {"f:a": {}}}, "f:data": {"f:k": {}}}
+    legacy = {"f:metadata": {"f:labels": {".": {}, "f:b": {}}}, "f:spec": {'k:{"name":"c"}': {"f:image": {}}}}
+    assert merged_fields(applied, legacy) == {
+        "f:metadata": {"f:labels": {"f:a": {}, ".": {}, "f:b": {}}},
+        "f:data": {"f:k": {}},
+        "f:spec": {'k:{"name":"c"}': {"f:image": {}}},
+    }
+    assert merged_fields({}, legacy) == legacy
+
+
+def test_a_bare_namespace_sets_only_its_name():
+    assert sets_only_its_name({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml"}})
+    labelled = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml", "labels": {"a": "b"}}}
+    assert not sets_only_its_name(labelled)
+    assert not sets_only_its_name({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}})

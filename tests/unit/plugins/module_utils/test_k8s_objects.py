@@ -2,6 +2,7 @@
 
 import pytest
 from ansible_collections.apocrathia.mlflow.plugins.module_utils.k8s_objects import (
+    changed_paths,
     comparable,
     differences,
     object_not_found,
@@ -118,3 +119,18 @@ def test_a_404_naming_the_object_is_a_missing_object_not_a_missing_kind():
         is False
     )
     assert object_not_found("404 page not found", "db") is False
+
+
+def test_changed_paths_name_what_was_added_changed_or_removed():
+    before = {"metadata": {"labels": {"a": "1", "gone": "x"}}, "spec": {"ports": [{"port": 1}], "keep": True}}
+    after = {"metadata": {"labels": {"a": "2", "new": "y"}}, "spec": {"ports": [{"port": 2}], "keep": True}}
+    assert changed_paths(before, after) == [
+        "metadata.labels.a",
+        "metadata.labels.gone",
+        "metadata.labels.new",
+        "spec.ports[0].port",
+    ]
+    assert changed_paths(after, after) == []
+    # A list of another length, or a value of another type, is one change at its own path.
+    assert changed_paths({"l": [1]}, {"l": [1, 2]}) == ["l"]
+    assert changed_paths({"n": 1}, {"n": "1"}) == ["n"]

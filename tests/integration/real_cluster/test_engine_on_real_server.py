@@ -1,7 +1,9 @@
 """The collection's object engine (apocrathia.mlflow.k8s_objects) in a playbook, against the real API server.
 
-What a user sees: the quantities written come back in the server's canonical form, and a re-run
-of the same manifest reports whether it changed anything; the audit log shows what it wrote.
+What a user sees: the quantities written come back in the server's canonical form, a re-run of
+the same manifest changes nothing (the server keeps the object's resourceVersion), a field taken
+out of a manifest is gone from the cluster, and objects written by the engine's earlier
+create-and-patch versions are taken over on the first run, so the same holds after an upgrade.
 """
 
 import json
@@ -78,14 +80,23 @@ def admin_writes_to(cluster, namespace, name):
     ]
 
 
-def test_quantities_come_back_canonical_and_a_rerun_writes_nothing(tmp_path, real_cluster, cluster_namespace):
+def live_object(cluster, namespace, kind, name):
+    return json.loads(cluster.kubectl("-n", namespace, "get", kind, name, "-o", "json").stdout)
+
+
+def test_quantities_come_back_canonical_and_a_rerun_changes_nothing(tmp_path, real_cluster, cluster_namespace):
     ns = cluster_namespace
     assert apply(tmp_path, real_cluster, ns)["action"] == "created"
-    live = json.loads(real_cluster.kubectl("-n", ns, "get", "deployment", "sized", "-o", "json").stdout)
+    live = live_object(real_cluster, ns, "deployment", "sized")
     resources = live["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
 
-    # The engine compares quantities by value, so "1000m" in the manifest matches "1" on the server.
+    # The manifest still says "1000m": the server applies it, stores "1" again, and keeps the
+    # object as it was, so the task reports no change.
     again = apply(tmp_path, real_cluster, ns)
     assert again["action"] == "unchanged"
-    assert admin_writes_to(real_cluster, ns, "sized") == ["create"]
+    after = live_object(real_cluster, ns, "deployment", "sized")
+    assert after["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+    assert after["metadata"]["generation"] == 1
+    # Both runs sent one server-side apply (the first one created the Deployment).
+    assert admin_writes_to(real_cluster, ns, "sized") == ["patch", "patch"]

@@ -5,6 +5,8 @@ import time
 
 from kubernetes import watch
 
+from tests.support.polling import until
+
 HEALTHY = "Cluster in healthy state"
 CNPG = ("postgresql.cnpg.io", "v1", "default", "clusters")
 
@@ -24,13 +26,7 @@ def _secret(name, **data):
 
 
 def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate.__doc__ or predicate}")
+    return until(predicate, predicate.__doc__ or predicate, timeout)
 
 
 def _phases(custom, name, until, timeout=10):

@@ -15,6 +15,7 @@ import pytest
 
 from tests.kube_emulator import status_sources
 from tests.kube_emulator.status_sources import field_paths
+from tests.support.polling import until
 
 CNPG = "postgresql.cnpg.io/v1"
 GW = "gateway.networking.k8s.io/v1"
@@ -73,13 +74,7 @@ def writes(kube_emulator):
 
 
 def wait(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return until(predicate, what, timeout)
 
 
 def secret(name, **data):

@@ -8,9 +8,9 @@ starts a Python interpreter and imports kubernetes.core anew, then runs helm abo
 0.35 s ``helm upgrade``. Here the release as Helm stored it (its Secrets, read by the role's
 object engine call) decides "unchanged" in Python, and helm runs once per need: ``helm
 template`` for the schema check, ``helm version`` and ``helm upgrade --install`` for a change.
-The decisions and command lines are module_utils/helm_cli.py (unit-tested); the connection
-environment is kubernetes.core's own (module_utils/helm.py ``_prepare_helm_environment``); the
-documentation is plugins/modules/helm_release.py.
+The decisions, command lines and connection environment (the variables kubernetes.core.helm sets
+for the same options) are module_utils/helm_cli.py (unit-tested); the documentation is
+plugins/modules/helm_release.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,9 +19,9 @@ __metaclass__ = type
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
+import tempfile
 
 import yaml
 from ansible.errors import AnsibleActionFail
@@ -31,7 +31,9 @@ from ansible_collections.apocrathia.mlflow.plugins.plugin_utils.controller_actio
 
 try:
     from ansible_collections.apocrathia.mlflow.plugins.filter.mlflow_checks import mlflow_values_problems
-    from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+        extract_sensitive_values_from_kubeconfig,
+    )
 
     IMPORT_ERROR = None
 except ImportError as e:  # reported when a task runs
@@ -46,32 +48,6 @@ def _plain(value):
 def _run(argv, env, data=None):
     proc = subprocess.run(argv, input=data, env=env, capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
-
-
-class _Adapter(object):
-    """What kubernetes.core's AnsibleHelmModule asks of its AnsibleModule to build helm's environment."""
-
-    def __init__(self, params, binary):
-        self.params = params
-        self.no_log_values = set()
-        self.cleanup_files = []
-        self._binary = binary
-
-    def add_cleanup_file(self, path):
-        self.cleanup_files.append(path)
-
-    def get_bin_path(self, name, required=False):
-        return self._binary
-
-    def run_command(self, command, environ_update=None, data=None):
-        argv = shlex.split(command) if isinstance(command, str) else list(command)
-        return _run(argv, dict(os.environ, **(environ_update or {})), data)
-
-    def fail_json(self, msg, **kwargs):
-        raise AnsibleActionFail(msg)
-
-    def warn(self, msg):
-        pass
 
 
 def _chart_label(args):
@@ -132,20 +108,23 @@ class ActionModule(ControllerAction):
             return result
 
         binary = _binary(args)
-        adapter = None
         try:
-            try:
-                settings = helm_cli.auth_settings(args)
-            except ValueError as e:
-                raise AnsibleActionFail(str(e)) from e
-            adapter = _Adapter(dict(settings, binary_path=binary), binary)
-            env = dict(os.environ, **AnsibleHelmModule(module=adapter)._prepare_helm_environment())
-            hide = [v for v in adapter.no_log_values | {settings.get("api_key")} if isinstance(v, str) and v]
-            return self._release(result, args, values, current, chart, binary, env, hide)
-        finally:
-            for path in adapter.cleanup_files if adapter else []:
-                if os.path.exists(path):
-                    os.unlink(path)
+            settings = helm_cli.auth_settings(args)
+        except ValueError as e:
+            raise AnsibleActionFail(str(e)) from e
+        # An in-memory kubeconfig lives in a private directory for the length of this task only.
+        with tempfile.TemporaryDirectory(prefix="apocrathia-mlflow-helm-") as private:
+
+            def write_kubeconfig(kubeconfig):
+                path = os.path.join(private, "kubeconfig")
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                    json.dump(kubeconfig, handle)
+                return path
+
+            variables, hide = helm_cli.helm_environment(
+                settings, write_kubeconfig, extract_sensitive_values_from_kubeconfig
+            )
+            return self._release(result, args, values, current, chart, binary, dict(os.environ, **variables), hide)
 
     def _repository(self, result, args):
         """The chart repository under its name in helm's configuration (for the user's own helm

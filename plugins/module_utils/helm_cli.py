@@ -91,6 +91,37 @@ def auth_settings(args, environ=None):
     return settings
 
 
+# The helm variables kubernetes.core.helm sets for the same options (module_utils/helm.py,
+# AnsibleHelmModule._prepare_helm_environment) with a helm of 3.10 or newer, as both pinned helms are.
+HELM_ENV_FOR = (
+    ("context", "HELM_KUBECONTEXT"),
+    ("api_key", "HELM_KUBETOKEN"),
+    ("host", "HELM_KUBEAPISERVER"),
+    ("ca_cert", "HELM_KUBECAFILE"),
+)
+
+
+def helm_environment(settings, write_kubeconfig, sensitive_values):
+    """``(variables, secrets)`` for a helm command from ``auth_settings``: the variables to add to its
+    environment, and the values that must not appear in output.
+
+    An in-memory kubeconfig (a dict) goes to the file ``write_kubeconfig(kubeconfig)`` returns;
+    ``sensitive_values(kubeconfig)`` lists its tokens, keys and passwords (kubernetes.core's
+    ``extract_sensitive_values_from_kubeconfig``).
+    """
+    variables = {env: str(settings[name]) for name, env in HELM_ENV_FOR if settings.get(name)}
+    if settings.get("validate_certs") is False:
+        variables["HELM_KUBEINSECURE_SKIP_TLS_VERIFY"] = "true"
+    secrets = [settings["api_key"]] if settings.get("api_key") else []
+    kubeconfig = settings.get("kubeconfig")
+    if isinstance(kubeconfig, dict):
+        variables["KUBECONFIG"] = write_kubeconfig(kubeconfig)
+        secrets += [value for value in sensitive_values(kubeconfig) if isinstance(value, str) and value]
+    elif kubeconfig:
+        variables["KUBECONFIG"] = kubeconfig
+    return variables, secrets
+
+
 def chart_args(chart_repo_url=None, chart_version=None):
     args = []
     if chart_repo_url:

@@ -502,7 +502,9 @@ class Engine:
         own = [
             entry
             for entry in entries
-            if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply" and not entry.get("subresource")
+            if entry.get("manager") == FIELD_MANAGER
+            and entry.get("operation") == "Apply"
+            and not entry.get("subresource")
         ]
         fields = {}
         for entry in own + legacy:

@@ -7,10 +7,11 @@ import tarfile
 
 import pytest
 import yaml
-from ansible.errors import AnsibleActionFail
-from ansible_collections.apocrathia.mlflow.plugins.action.helm_release import _Adapter, _release_json
+from ansible_collections.apocrathia.mlflow.plugins.action.helm_release import _release_json
 from ansible_collections.apocrathia.mlflow.plugins.module_utils import helm_cli, helm_release
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    extract_sensitive_values_from_kubeconfig,
+)
 
 from tests.support import paths
 
@@ -81,28 +82,41 @@ def test_an_option_helm_cannot_take_fails_naming_it():
         helm_cli.auth_settings({"client_cert": "/c.pem", "impersonate_user": "bob", "proxy_headers": None}, {})
 
 
-def test_helm_environment_is_kubernetes_core_mapping(tmp_path):
-    """kubernetes.core's own mapping (module_utils/helm.py) through the plugin's adapter."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({"apiVersion": "v1", "clusters": [], "users": [
-        {"name": "u", "user": {"token": "s3cret-token"}}]}))  # fmt: skip
-    settings = {"kubeconfig": str(kubeconfig), "context": "ctx", "host": "https://k8s:6443", "api_key": "key"}
-    adapter = _Adapter(dict(settings, binary_path=str(paths.HELM)), str(paths.HELM))
-    env = AnsibleHelmModule(module=adapter)._prepare_helm_environment()
-    assert env["HELM_KUBECONTEXT"] == "ctx"
-    assert env["HELM_KUBEAPISERVER"] == "https://k8s:6443"
-    assert env["HELM_KUBETOKEN"] == "key"
-    # a copy of the kubeconfig, removed after the task; its secrets are hidden in the output
-    assert env["KUBECONFIG"] in adapter.cleanup_files
-    assert json.loads(open(env["KUBECONFIG"]).read())["users"][0]["user"]["token"] == "s3cret-token"
-    assert "s3cret-token" in adapter.no_log_values
-    # validate_certs=false asks for helm's version (kubernetes.core only sets the variable from 3.10 on)
-    insecure = _Adapter({"validate_certs": False, "binary_path": str(paths.HELM3)}, str(paths.HELM3))
-    assert AnsibleHelmModule(module=insecure)._prepare_helm_environment() == {
-        "HELM_KUBEINSECURE_SKIP_TLS_VERIFY": "true"
+def test_helm_environment_is_what_kubernetes_core_gives_helm():
+    """The variables of kubernetes.core's module_utils/helm.py (_prepare_helm_environment) for helm >= 3.10."""
+    settings = {"kubeconfig": "/home/me/.kube/config", "context": "ctx", "host": "https://k8s:6443", "api_key": "key"}
+    variables, secrets = helm_cli.helm_environment(settings, None, None)
+    assert variables == {
+        "KUBECONFIG": "/home/me/.kube/config",
+        "HELM_KUBECONTEXT": "ctx",
+        "HELM_KUBEAPISERVER": "https://k8s:6443",
+        "HELM_KUBETOKEN": "key",
     }
-    with pytest.raises(AnsibleActionFail, match="boom"):
-        adapter.fail_json(msg="boom")
+    assert secrets == ["key"]
+    insecure = {"validate_certs": False, "ca_cert": "/ca.pem"}
+    assert helm_cli.helm_environment(insecure, None, None) == (
+        {"HELM_KUBECAFILE": "/ca.pem", "HELM_KUBEINSECURE_SKIP_TLS_VERIFY": "true"},
+        [],
+    )
+    assert helm_cli.helm_environment({"validate_certs": True}, None, None) == ({}, [])
+
+
+def test_an_in_memory_kubeconfig_is_written_for_helm_and_its_secrets_hidden(tmp_path):
+    kubeconfig = {"apiVersion": "v1", "clusters": [], "users": [{"name": "u", "user": {"token": "s3cret-token"}}]}
+    written = []
+
+    def write(content):
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps(content))
+        written.append(path)
+        return str(path)
+
+    variables, secrets = helm_cli.helm_environment(
+        {"kubeconfig": kubeconfig}, write, extract_sensitive_values_from_kubeconfig
+    )
+    assert variables == {"KUBECONFIG": str(written[0])}
+    assert json.loads(written[0].read_text())["users"][0]["user"]["token"] == "s3cret-token"
+    assert secrets == ["s3cret-token"]
 
 
 def test_chart_name_and_version_of_each_kind_of_reference(tmp_path):

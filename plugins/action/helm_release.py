@@ -91,6 +91,8 @@ class ActionModule(ControllerAction):
         if checks:
             problems = mlflow_values_problems(values, **_plain(checks))
             if problems:
+                # The values are not returned: they may hold the very credential that was refused.
+                del result["final_values"]
                 result.update(failed=True, msg=problems)
                 return result
 

@@ -7,7 +7,8 @@
 
 - mlflow_values_problems: the final Helm values of the mlflow_helm role (after
   mlflow_helm_values_extra and every other override) against the database connection budget
-  and the artifact volume's access mode;
+  (autoscaling counted at its maximum), the artifact volume's access mode, and credentials, which
+  never travel in Helm values;
 - storage_class_problem: whether a PVC's storage class (named, or the cluster's default) exists.
 """
 
@@ -28,6 +29,35 @@ _ROLE_VARIABLES = {
     ("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"): "mlflow_helm_db_max_overflow",
     ("strategy",): "mlflow_helm_strategy",
 }
+# Helm values of the mlflow chart 1.11.5 (values.yaml) that hold a credential in clear. Helm keeps
+# its values in the release record, readable by anyone who may read the release's Secrets (and
+# printed by helm get values): the collection passes every credential through Secrets instead.
+_DATABASE = "the database password comes from the Secret mlflow_helm_db_secret_name (written by mlflow_secrets)"
+_OBJECT_STORE = (
+    "object storage credentials come from the Secret mlflow_helm_artifacts_secret_name (written by mlflow_secrets)"
+)
+_UNUSED = "the collection does not use this part of the chart"
+_CREDENTIAL_VALUES = {
+    ("backendStore", "postgres", "password"): _DATABASE,
+    ("backendStore", "mysql", "password"): _DATABASE,
+    ("backendStore", "mssql", "password"): _DATABASE,
+    ("artifactRoot", "s3", "awsAccessKeyId"): _OBJECT_STORE,
+    ("artifactRoot", "s3", "awsSecretAccessKey"): _OBJECT_STORE,
+    ("artifactRoot", "azureBlob", "accessKey"): _OBJECT_STORE,
+    ("artifactRoot", "azureBlob", "connectionString"): _OBJECT_STORE,
+    ("flaskServerSecretKey",): "the chart generates one when it is empty",
+    ("postgresql", "auth", "password"): _UNUSED,
+    ("mysql", "auth", "password"): _UNUSED,
+    ("auth", "adminPassword"): _UNUSED,
+    ("auth", "postgres", "password"): _UNUSED,
+    ("oauth2Proxy", "cookieSecret"): _UNUSED,
+    ("oauth2Proxy", "provider", "clientSecret"): _UNUSED,
+    ("oidcAuth", "clientSecret"): _UNUSED,
+    ("oidcAuth", "database", "postgres", "password"): _UNUSED,
+    ("minio", "rootPassword"): _UNUSED,
+}
+# An environment variable whose name has one of these words (split at underscores) holds a secret.
+_SECRET_NAME_WORDS = {"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "KEY", "APIKEY", "CREDENTIALS"}
 _DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
     "storageclass.beta.kubernetes.io/is-default-class",
@@ -48,7 +78,30 @@ def _source(path, extra, extra_env):
         return "mlflow_helm_values_extra." + ".".join(path)
     if path[0] == "extraEnvVars" and _get(extra_env, path[1:]) is not None:
         return "mlflow_helm_extra_env_vars." + ".".join(path[1:])
-    return _ROLE_VARIABLES[path]
+    return _ROLE_VARIABLES.get(path) or "the Helm value " + ".".join(path)
+
+
+def _credential_problems(values, extra, extra_env):
+    """One message per credential found in clear in the final Helm values (its value never shown)."""
+    problems = []
+    for path, where in sorted(_CREDENTIAL_VALUES.items()):
+        if _get(values, path) not in (None, ""):
+            problems.append(
+                "{0} puts a credential into the Helm values, which Helm stores in the release for anyone who "
+                "can read it: {1}. Remove it.".format(_source(path, extra, extra_env), where)
+            )
+    env = _get(values, ("extraEnvVars",))
+    for name in sorted(env) if isinstance(env, dict) else []:
+        words = set(str(name).upper().replace("-", "_").split("_"))
+        if words & _SECRET_NAME_WORDS and env[name] not in (None, ""):
+            problems.append(
+                "{0} looks like a secret (its name says {1}) and would be stored in the Helm values in clear. "
+                "Put it in a Secret and name that Secret in mlflow_helm_values_extra.extraSecretNamesForEnvFrom "
+                "instead.".format(
+                    _source(("extraEnvVars", name), extra, extra_env), " and ".join(sorted(words & _SECRET_NAME_WORDS))
+                )
+            )
+    return problems
 
 
 def _whole(value):
@@ -90,6 +143,13 @@ def mlflow_values_problems(
         return number
 
     replicas = found(("replicaCount",), 1)
+    replicas_path = ("replicaCount",)
+    autoscaling = _get(values, ("autoscaling",)) or {}
+    if isinstance(autoscaling, dict) and autoscaling.get("enabled") is True:
+        # The HorizontalPodAutoscaler may run up to maxReplicas pods: count them all.
+        most = found(("autoscaling", "maxReplicas"), 1)
+        if most is not None and replicas is not None and most > replicas:
+            replicas, replicas_path = most, ("autoscaling", "maxReplicas")
     workers = found(("extraArgs", "workers"), 1)
     pool = found(("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"), 0)
     overflow = found(("extraEnvVars", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"), 0)
@@ -100,7 +160,7 @@ def mlflow_values_problems(
         budget = int(db_max_connections) - int(db_reserved_connections)
         if connections > budget:
             workers_var = _source(("extraArgs", "workers"), extra, extra_env)
-            replicas_var = _source(("replicaCount",), extra, extra_env)
+            replicas_var = _source(replicas_path, extra, extra_env)
             problems.append(
                 "{workers_var} is {workers}: MLflow could open {connections} PostgreSQL connections "
                 "({replicas} replica(s) from {replicas_var} x {workers} workers x {per_worker} per worker, "
@@ -132,7 +192,7 @@ def mlflow_values_problems(
             "{0} is {1}, but the artifact volume is {2} (mlflow_helm_artifacts_pvc_access_modes), which one pod "
             "at a time can mount. More than one replica needs object storage: set mlflow_helm_artifacts_store "
             "to s3, gcs or azure_blob.".format(
-                _source(("replicaCount",), extra, extra_env), replicas, ", ".join(pvc_access_modes or [])
+                _source(replicas_path, extra, extra_env), replicas, ", ".join(pvc_access_modes or [])
             )
         )
     surge = str((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"))
@@ -143,7 +203,7 @@ def mlflow_values_problems(
                 strategy_var, surge, ", ".join(pvc_access_modes or [])
             )
         )
-    return problems
+    return problems + _credential_problems(values, extra, extra_env)
 
 
 def storage_class_problem(classes, name, variable):

@@ -187,6 +187,10 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
 
 
 # --- refused before anything changes ---------------------------------------------------------
+# A credential a user put into the Helm values by mistake: refused, and never printed.
+CLEAR_PASSWORD = "clear-text-db-password-7f3a"
+
+
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
@@ -210,8 +214,23 @@ def test_network_policies_are_on_by_default_and_admit_only_the_expected_peers(co
             {"cnpg_cluster_storage_size": "10Gi"},
             "cnpg_cluster_storage_size 10Gi is smaller than the running Cluster's 20Gi",
         ),
+        (
+            {"mlflow_helm_values_extra": {"autoscaling": {"enabled": True, "maxReplicas": 10}}},
+            "mlflow_helm_values_extra.autoscaling.maxReplicas is 10, but the artifact volume is ReadWriteOnce",
+        ),
+        (
+            {"mlflow_helm_values_extra": {"backendStore": {"postgres": {"password": CLEAR_PASSWORD}}}},
+            "mlflow_helm_values_extra.backendStore.postgres.password puts a credential into the Helm values",
+        ),
     ],
-    ids=["replicas-on-rwo-volume", "major-upgrade", "major-downgrade", "storage-shrink"],
+    ids=[
+        "replicas-on-rwo-volume",
+        "major-upgrade",
+        "major-downgrade",
+        "storage-shrink",
+        "autoscaling-on-rwo-volume",
+        "password-in-helm-values",
+    ],
 )
 def test_irreversible_or_unsafe_changes_are_refused_before_any_change(day2, extra_vars, message):
     day2.emulator.reset_requests()
@@ -219,7 +238,7 @@ def test_irreversible_or_unsafe_changes_are_refused_before_any_change(day2, extr
     assert run.rc != 0, run.output[-3000:]
     assert message in flat(run.output), run.output[-4000:]
     assert real_writes(day2.emulator) == [], [(w.verb, w.path) for w in real_writes(day2.emulator)]
-    assert_no_secrets(run.output, secret_strings(day2.secrets["password"]))
+    assert_no_secrets(run.output, secret_strings(day2.secrets["password"], CLEAR_PASSWORD))
 
 
 # --- the audit log's delete alert (docs/audit-log.md) ------------------------------------------

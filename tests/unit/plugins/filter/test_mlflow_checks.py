@@ -109,3 +109,53 @@ def test_storage_class_named_or_default():
     assert storage_class_problem(CLASSES[1:], "", "v") == (
         "v is empty and the cluster has no default StorageClass: set v to an existing class."
     )
+
+
+def test_autoscaling_counts_at_its_maximum_in_the_budget_and_on_the_volume():
+    """10 pods on a ReadWriteOnce volume, and 10 x 4 x 15 = 600 connections against 180: both refused."""
+    extra = {"autoscaling": {"enabled": True, "maxReplicas": 10}}
+    budget, volume = problems(merged(**extra), extra)
+    assert budget.startswith("mlflow_helm_workers is 4: MLflow could open 600 PostgreSQL connections")
+    assert "600 PostgreSQL connections (10 replica(s) from mlflow_helm_values_extra.autoscaling.maxReplicas" in budget
+    assert volume.startswith(
+        "mlflow_helm_values_extra.autoscaling.maxReplicas is 10, but the artifact volume is ReadWriteOnce"
+    )
+    # On object storage with a small enough maximum, autoscaling is fine.
+    small = {"autoscaling": {"enabled": True, "maxReplicas": 3}}
+    assert problems(merged(**small), small, artifacts_store="s3") == []
+    # Switched off, its maximum does not count.
+    off = {"autoscaling": {"enabled": False, "maxReplicas": 10}}
+    assert problems(merged(**off), off) == []
+
+
+def test_a_credential_in_the_helm_values_is_refused_without_showing_it():
+    extra = {"backendStore": {"postgres": {"password": "hunter2-in-clear"}}}
+    (message,) = problems(merged(**extra), extra)
+    assert message == (
+        "mlflow_helm_values_extra.backendStore.postgres.password puts a credential into the Helm values, which "
+        "Helm stores in the release for anyone who can read it: the database password comes from the Secret "
+        "mlflow_helm_db_secret_name (written by mlflow_secrets). Remove it."
+    )
+    s3 = {"artifactRoot": {"s3": {"awsAccessKeyId": "AKIA", "awsSecretAccessKey": "x"}}}
+    assert len(problems(merged(**s3), s3, artifacts_store="s3")) == 2
+    # The empty strings the role's own templates set are no credential.
+    empty = {"artifactRoot": {"s3": {"awsAccessKeyId": "", "awsSecretAccessKey": ""}}}
+    assert problems(merged(**empty), empty, artifacts_store="s3") == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["OPENAI_API_KEY", "MLFLOW_TRACKING_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "MLFLOW_CRYPTO_KEK_PASSPHRASE"],
+)
+def test_an_environment_variable_named_as_a_secret_is_refused(name):
+    extra_env = {name: "value-in-clear"}
+    values = merged(extraEnvVars=dict(VALUES["extraEnvVars"], **extra_env))
+    (message,) = problems(values, {}, extra_env)
+    assert message.startswith("mlflow_helm_extra_env_vars." + name + " looks like a secret")
+    assert "value-in-clear" not in message
+
+
+@pytest.mark.parametrize("name", ["KEYCLOAK_URL", "MLFLOW_S3_UPLOAD_EXTRA_ARGS", "AWS_CA_BUNDLE", "MONKEY_PATCH"])
+def test_ordinary_environment_variables_pass(name):
+    extra_env = {name: "x"}
+    assert problems(merged(extraEnvVars=dict(VALUES["extraEnvVars"], **extra_env)), {}, extra_env) == []

@@ -81,13 +81,16 @@ def count_requests(records):
     api = [r for r in records if r.resource]
     writes = [r for r in api if r.verb in WRITE_VERBS]
     dry = [r for r in writes if "dryRun=All" in r.path]
-    real = [r for r in writes if "dryRun=All" not in r.path]
+    sent = [r for r in writes if "dryRun=All" not in r.path]
+    # A server-side apply the server found nothing to do for is sent but writes nothing.
+    real = [r for r in sent if r.wrote]
     return {
         "total": len(api),
         "discovery_and_other": len(records) - len(api),
         "by_verb": dict(sorted(Counter(r.verb for r in api).items())),
         "writes": len(writes),
         "writes_dry_run": len(dry),
+        "writes_sent": len(sent),
         "writes_real": len(real),
         "writes_real_failed": len([r for r in real if r.status >= 400]),
         "real_write_targets": [f"{r.verb} {r.resource}/{r.name or ''} -> {r.status}" for r in real],
@@ -179,6 +182,7 @@ def run(args):
             "writes_median": median([v["requests"]["writes"] for v in values]),
             "writes_dry_run_median": median([v["requests"]["writes_dry_run"] for v in values]),
             "writes_real_median": median([v["requests"]["writes_real"] for v in values]),
+            "writes_sent_median": median([v["requests"]["writes_sent"] for v in values]),
             "by_verb_median": {
                 verb: median([v["requests"]["by_verb"].get(verb, 0) for v in values])
                 for verb in sorted({verb for v in values for verb in v["requests"]["by_verb"]})
@@ -198,7 +202,8 @@ def run(args):
     rerun_over_floor = median([r["rerun"]["wall_s"] / r["floor"]["recheck"]["wall_s"] for r in runs])
     rerun_wall = summary["rerun"]["wall_s_median"]
     starts = summary["rerun"]["module_starts_median"]
-    writes = summary["rerun"]["writes_median"]
+    writes = summary["rerun"]["writes_real_median"]
+    sent = summary["rerun"]["writes_sent_median"]
     return {
         "method": "ansible-playbook playbooks/site.yml -i inventory (no -v), fresh emulator per run "
         "(tests/integration/conftest.py start_emulator, site_extra_vars, site_env); converge then re-run; "
@@ -207,10 +212,12 @@ def run(args):
         "converge_over_floor": round(converge_over_floor, 2),
         "rerun_over_floor_recheck": round(rerun_over_floor, 2),
         "targets": {
-            "converge_within_3_5x_floor": {"ratio": round(converge_over_floor, 2), "met": converge_over_floor <= 3.5},
+            # Issue 22: within 5x (3.5x, issue 13's, was withdrawn: Ansible's own start-up and per-task cost).
+            "converge_within_5x_floor": {"ratio": round(converge_over_floor, 2), "met": converge_over_floor <= 5},
             "rerun_at_most_4s_wall": {"wall_s": rerun_wall, "met": rerun_wall <= 4.0},
             "rerun_at_most_2_module_starts": {"module_starts": starts, "met": starts <= 2},
-            "rerun_no_write_request": {"writes": writes, "met": writes == 0},
+            # One server-side apply per object is sent; none may change anything.
+            "rerun_changes_no_object": {"writes_changed": writes, "writes_sent": sent, "met": writes == 0},
         },
         "runs": runs,
     }

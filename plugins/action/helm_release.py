@@ -93,7 +93,7 @@ class ActionModule(ControllerAction):
             if problems:
                 # The values are not returned: they may hold the very credential that was refused.
                 del result["final_values"]
-                result.update(failed=True, msg=problems)
+                result.update(failed=True, msg="\n".join(problems), problems=problems)
                 return result
 
         if args["chart_repo_name"] and args["chart_repo_url"] and not args["validate_only"]:

@@ -52,11 +52,13 @@ class ActionModule(ControllerAction):
         }
         problems, notices = run_checks(role, settings, found)
         result["changed"] = False
+        # Plain text, one message a line (a list would print as a Python list).
         if problems:
             result["failed"] = True
-            result["msg"] = problems
+            result["msg"] = "\n".join(problems)
+            result["problems"] = problems
         elif notices:
-            result["msg"] = notices
+            result["msg"] = "\n".join(notices)
             # Shown without -v, like a debug task's message.
             result["_ansible_verbose_always"] = True
         return result

@@ -221,9 +221,16 @@ action:
   type: str
   sample: upgraded
 final_values:
-  description: The final values (O(values) with O(values_overrides) merged over them).
-  returned: always
+  description:
+    - The final values (O(values) with O(values_overrides) merged over them).
+    - Not returned when O(values_checks) refuses them, since they may hold the credential refused.
+  returned: unless O(values_checks) refuses the values
   type: dict
+problems:
+  description: The problems O(values_checks) found, one message each (RV(ignore:msg) has them one a line).
+  returned: when O(values_checks) refuses the values
+  type: list
+  elements: str
 status:
   description:
     - The release after this call, as the P(apocrathia.mlflow.helm_release#filter) filter reads it,

@@ -80,9 +80,14 @@ EXAMPLES = r"""
 RETURN = r"""
 msg:
   description:
-    - On failure, one message per problem.
-    - Otherwise, the notices (an allowed smaller PostgreSQL volume); absent when there are none.
+    - On failure, the problems as plain text, one a line.
+    - Otherwise, the notices (an allowed smaller PostgreSQL volume), one a line; absent when there are none.
   returned: on failure, or when there are notices
+  type: str
+  sample: cnpg_cluster_storage_size must be a Kubernetes quantity such as 20Gi; got '20GB'.
+problems:
+  description: On failure, the problems, one message each.
+  returned: on failure
   type: list
   elements: str
   sample:

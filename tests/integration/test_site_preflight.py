@@ -50,6 +50,9 @@ def assert_refused(result, *fragments):
     flat = " ".join(run.output.split())
     for fragment in fragments:
         assert fragment in flat, f"{fragment!r} not in the output:\n{run.output[-3000:]}"
+    # Plain text, one message a line: never a Python list.
+    error = run.output[run.output.index("[ERROR]: Task failed:") :].split("\nOrigin:")[0]
+    assert "Action failed: [" not in error and not error.rstrip().endswith("]"), error
     assert writes == [], [(w.verb, w.path) for w in writes]
     assert after == before, "the run created or changed objects"
     assert_no_secrets(run.output, [PASSWORD])

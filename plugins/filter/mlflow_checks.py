@@ -56,8 +56,11 @@ _CREDENTIAL_VALUES = {
     ("oidcAuth", "database", "postgres", "password"): _UNUSED,
     ("minio", "rootPassword"): _UNUSED,
 }
-# An environment variable whose name has one of these words (split at underscores) holds a secret.
-_SECRET_NAME_WORDS = {"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "KEY", "APIKEY", "CREDENTIALS"}
+# An environment variable whose name has one of these words (split at underscores) holds a secret,
+# unless its last word says it names a file (DB_PASSWORD_FILE: a path, as is
+# GOOGLE_APPLICATION_CREDENTIALS, which the role sets for GCS and whose name has none of these words).
+_SECRET_NAME_WORDS = {"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "KEY", "APIKEY"}
+_REFERENCE_LAST_WORDS = {"FILE", "PATH", "DIR"}
 _DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
     "storageclass.beta.kubernetes.io/is-default-class",
@@ -92,8 +95,9 @@ def _credential_problems(values, extra, extra_env):
             )
     env = _get(values, ("extraEnvVars",))
     for name in sorted(env) if isinstance(env, dict) else []:
-        words = set(str(name).upper().replace("-", "_").split("_"))
-        if words & _SECRET_NAME_WORDS and env[name] not in (None, ""):
+        parts = str(name).upper().replace("-", "_").split("_")
+        words = set(parts)
+        if words & _SECRET_NAME_WORDS and parts[-1] not in _REFERENCE_LAST_WORDS and env[name] not in (None, ""):
             problems.append(
                 "{0} looks like a secret (its name says {1}) and would be stored in the Helm values in clear. "
                 "Put it in a Secret and name that Secret in mlflow_helm_values_extra.extraSecretNamesForEnvFrom "

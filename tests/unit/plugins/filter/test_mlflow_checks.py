@@ -155,7 +155,19 @@ def test_an_environment_variable_named_as_a_secret_is_refused(name):
     assert "value-in-clear" not in message
 
 
-@pytest.mark.parametrize("name", ["KEYCLOAK_URL", "MLFLOW_S3_UPLOAD_EXTRA_ARGS", "AWS_CA_BUNDLE", "MONKEY_PATCH"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "KEYCLOAK_URL",
+        "MLFLOW_S3_UPLOAD_EXTRA_ARGS",
+        "AWS_CA_BUNDLE",
+        "MONKEY_PATCH",
+        # Paths to a mounted Secret, not secrets: the role sets the first for GCS.
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "DB_PASSWORD_FILE",
+    ],
+)
 def test_ordinary_environment_variables_pass(name):
     extra_env = {name: "x"}
     assert problems(merged(extraEnvVars=dict(VALUES["extraEnvVars"], **extra_env)), {}, extra_env) == []

@@ -114,6 +114,8 @@ class LocalCluster:
         self.audit_log = self.state_dir / "audit" / "audit.log"
         self.logs_dir = self.state_dir / "logs"
         self.pki_dir = self.state_dir / "pki"
+        # The processes this object started, by name: their exit status says how one ended.
+        self._started = {}
 
     # --- state ---------------------------------------------------------------------------
     def _read_state(self):
@@ -349,6 +351,7 @@ class LocalCluster:
                 start_new_session=True,
             )
         state["processes"][name] = {"pid": proc.pid, "executable": str(argv[0]), "log": str(log_path)}
+        self._started[name] = proc
         self._write_state(state)
         return proc
 
@@ -368,7 +371,8 @@ class LocalCluster:
                 if not process_alive(proc["pid"], proc["executable"]):
                     tail = "\n".join(Path(proc["log"]).read_text(errors="replace").splitlines()[-25:])
                     raise ClusterError(
-                        f"{name} exited while waiting for {what}; its log is {proc['log']}, which ends:\n{tail}"
+                        f"{name} exited ({self._exit_status(name)}) while waiting for {what}; its log is "
+                        f"{proc['log']}, which ends:\n{tail}"
                     )
             if time.monotonic() > deadline:
                 raise ClusterError(
@@ -376,6 +380,14 @@ class LocalCluster:
                     "On a busy machine run it again; otherwise read the logs for the cause."
                 )
             time.sleep(0.2)
+
+    def _exit_status(self, name):
+        """How a process this object started ended: its exit code, or the signal that ended it."""
+        proc = self._started.get(name)
+        code = proc.poll() if proc else None
+        if code is None:
+            return "exit status unknown"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
     def _start_all(self, state, log):
         commands = self._commands(state["ports"])

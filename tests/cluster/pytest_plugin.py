@@ -2,10 +2,11 @@
 
 import re
 import uuid
+import warnings
 
 import pytest
 
-from .local_cluster import LocalCluster, missing_binaries
+from .local_cluster import ClusterError, LocalCluster, missing_binaries
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +16,19 @@ def real_cluster(tmp_path_factory):
     if missing:
         pytest.fail(f"the local cluster's binaries are missing ({', '.join(missing)}): run make setup")
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    cluster.up(log=lambda _msg: None)
+    try:
+        cluster.up(log=lambda _msg: None)
+    except ClusterError as first:
+        # Seen once in CI, under load: etcd ended by a signal seconds after it started (a test
+        # elsewhere signalling a pid that had been reused?). One more start, in a new state directory;
+        # a second failure fails the tests, with both reasons.
+        warnings.warn(f"the local cluster did not start, starting it once more: {first}", stacklevel=1)
+        cluster.down(log=lambda _msg: None)
+        cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+        try:
+            cluster.up(log=lambda _msg: None)
+        except ClusterError as second:
+            raise ClusterError(f"the local cluster did not start twice:\n1. {first}\n2. {second}") from second
     yield cluster
     cluster.down(log=lambda _msg: None)
 

@@ -41,6 +41,27 @@ def _alive(pid):
         return True
 
 
+def _start_time(pid):
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22), or None."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _ours(state, name):
+    """Whether the process recorded as ``name`` still runs: the same pid, started at the same time.
+
+    A pid alone is not enough: once ours exits, the kernel may give it to another process, such as
+    another test's etcd, whose process group a signal to this pid would then end.
+    """
+    pid = state.get("pids", {}).get(name)
+    if not pid or not _alive(pid):
+        return False
+    recorded = state.get("started", {}).get(name)
+    return recorded is None or _start_time(pid) == recorded
+
+
 def _check_traversable(path):
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.stat().st_mode & 0o001:
@@ -70,8 +91,8 @@ def up(args):
     state_dir = Path(args.state_dir).resolve()
     state_file = state_dir / STATE
     if state_file.exists():
-        pids = json.loads(state_file.read_text()).get("pids", {})
-        if any(_alive(pid) for pid in pids.values()):
+        recorded = json.loads(state_file.read_text())
+        if any(_ours(recorded, name) for name in recorded.get("pids", {})):
             raise SystemExit(f"already up (see {state_file}); run `down --state-dir {args.state_dir}` first")
     _check_traversable(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +141,11 @@ def up(args):
         "username": APP_USER,
         "app_password_file": str(password_file),
         "pids": {"outpost": outpost.pid, "mlflow": stack.server.proc.pid, "postgres": stack.pg.proc.pid},
+        "started": {
+            "outpost": _start_time(outpost.pid),
+            "mlflow": _start_time(stack.server.proc.pid),
+            "postgres": _start_time(stack.pg.proc.pid),
+        },
         "timings": {
             "postgres_ready_s": round(stack.pg.timings["ready_s"], 2),
             "mlflow_ready_s": round(stack.server.timings["ready_s"], 2),
@@ -200,7 +226,7 @@ def down(args):
     # PostgreSQL last, and with SIGINT (fast shutdown): MLflow holds connections to it.
     for name in ("outpost", "mlflow", "postgres"):
         pid = pids.get(name)
-        if not pid or not _alive(pid):
+        if not _ours(state, name):
             continue
         try:
             os.killpg(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)

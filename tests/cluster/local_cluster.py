@@ -368,7 +368,7 @@ class LocalCluster:
             if result:
                 return result
             for name, proc in state["processes"].items():
-                if not process_alive(proc["pid"], proc["executable"]):
+                if not self._running(name, proc):
                     tail = "\n".join(Path(proc["log"]).read_text(errors="replace").splitlines()[-25:])
                     raise ClusterError(
                         f"{name} exited ({self._exit_status(name)}) while waiting for {what}; its log is "
@@ -380,6 +380,15 @@ class LocalCluster:
                     "On a busy machine run it again; otherwise read the logs for the cause."
                 )
             time.sleep(0.2)
+
+    def _running(self, name, recorded):
+        """Whether a process of the cluster runs: for one this object started, its own child's status
+        (reading /proc/<pid>/cmdline of a process that is starting up has been seen to fail under
+        load); for one recorded by an earlier `up`, its pid and executable."""
+        proc = self._started.get(name)
+        if proc is not None and proc.pid == recorded["pid"]:
+            return proc.poll() is None
+        return process_alive(recorded["pid"], recorded["executable"])
 
     def _exit_status(self, name):
         """How a process this object started ended: its exit code, or the signal that ended it."""
@@ -453,24 +462,28 @@ class LocalCluster:
         log(f"local cluster in {self.state_dir} stopped (logs kept in {self.logs_dir})")
 
     def _stop(self, name, proc, log):
-        pid, executable = proc["pid"], proc["executable"]
-        if not process_alive(pid, executable):
+        pid = proc["pid"]
+
+        def running():
+            return self._running(name, proc)
+
+        if not running():
             _reap(pid)
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        while process_alive(pid, executable) and time.monotonic() < deadline:
+        while running() and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if process_alive(pid, executable):
+        if running():
             log(f"{name} (pid {pid}) did not stop within {STOP_GRACE} s of SIGTERM: killing it")
             os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + STOP_GRACE
-            while process_alive(pid, executable) and time.monotonic() < deadline:
+            while running() and time.monotonic() < deadline:
                 _reap(pid)
                 time.sleep(0.05)
         _reap(pid)
-        if process_alive(pid, executable):
+        if running():
             raise ClusterError(f"{name} (pid {pid}) still runs after SIGKILL; look at it with `ps -fp {pid}`")
 
 

@@ -244,7 +244,6 @@ class ClusterWaiter:
         self.timeout = timeout
         self.wait_for_creation = wait_for_creation
         self.expected_instances = expected_instances
-        self.spec_changed = spec_changed
         self.settle_seconds = settle_seconds
         self.max_retries = max_retries
         self.clock = clock

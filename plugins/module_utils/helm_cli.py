@@ -91,8 +91,8 @@ def auth_settings(args, environ=None):
     return settings
 
 
-# The helm variables kubernetes.core.helm sets for the same options (module_utils/helm.py,
-# AnsibleHelmModule._prepare_helm_environment) with a helm of 3.10 or newer, as both pinned helms are.
+# The helm variables kubernetes.core.helm sets for the same options (its module_utils/helm.py) with a
+# helm of 3.10 or newer, as both pinned helms are.
 HELM_ENV_FOR = (
     ("context", "HELM_KUBECONTEXT"),
     ("api_key", "HELM_KUBETOKEN"),

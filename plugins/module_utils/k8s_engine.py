@@ -88,10 +88,6 @@ HIDDEN_CHANGED = "<hidden, changed>"
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 
 
-def _status(error):
-    return getattr(error, "status", None)
-
-
 class ObjectReader:
     """GET and LIST through kubernetes.core's client; a missing kind or object is an answer, not an error.
 
@@ -490,22 +486,21 @@ class Engine:
         422) leaves the object as it is: the apply that follows still sets every field sent.
         """
         entries = (live.get("metadata") or {}).get("managedFields") or []
-        legacy = [
-            entry
-            for entry in entries
-            if entry.get("manager") in LEGACY_FIELD_MANAGERS
-            and entry.get("operation") == "Update"
-            and not entry.get("subresource")
-        ]
+
+        def of(managers, operation):
+            """The entries of the object itself (not a subresource) by ``managers`` with ``operation``."""
+            return [
+                entry
+                for entry in entries
+                if entry.get("manager") in managers
+                and entry.get("operation") == operation
+                and not entry.get("subresource")
+            ]
+
+        legacy = of(LEGACY_FIELD_MANAGERS, "Update")
         if not legacy:
             return live
-        own = [
-            entry
-            for entry in entries
-            if entry.get("manager") == FIELD_MANAGER
-            and entry.get("operation") == "Apply"
-            and not entry.get("subresource")
-        ]
+        own = of((FIELD_MANAGER,), "Apply")
         fields = {}
         for entry in own + legacy:
             fields = merged_fields(fields, entry.get("fieldsV1") or {})
@@ -537,11 +532,7 @@ class Engine:
         if not objects:
             return self._result(ref, UNCHANGED, api_found=api_found)
         resource = self.reader.resource(api_version, kind)
-        params = {"name": name, "body": copy.deepcopy(ORPHAN)}
-        if namespace and resource.namespaced:
-            params["namespace"] = namespace
-        if self.check_mode:
-            params["dry_run"] = "All"
+        params = dict(self._params(resource, ref), body=copy.deepcopy(ORPHAN))
         try:
             call(lambda: self.client.delete(resource, **params), "delete", describe(api_version, kind, name, namespace))
         except ApiError as e:

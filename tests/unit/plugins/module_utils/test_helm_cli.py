@@ -83,7 +83,7 @@ def test_an_option_helm_cannot_take_fails_naming_it():
 
 
 def test_helm_environment_is_what_kubernetes_core_gives_helm():
-    """The variables of kubernetes.core's module_utils/helm.py (_prepare_helm_environment) for helm >= 3.10."""
+    """The variables kubernetes.core.helm gives helm >= 3.10 for the same options (its module_utils/helm.py)."""
     settings = {"kubeconfig": "/home/me/.kube/config", "context": "ctx", "host": "https://k8s:6443", "api_key": "key"}
     variables, secrets = helm_cli.helm_environment(settings, None, None)
     assert variables == {
